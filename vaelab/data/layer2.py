@@ -1,0 +1,241 @@
+"""Layer-2: the one on-disk format for hourly vital signs (an HDF5 file).
+
+Layout (N patients, T hours, V vitals):
+
+    values          (N, T, V) float, physiological units, NaN allowed where unobserved
+    masks           (N, T, V) numeric 0/1, 1 = observed
+    patient_index   (N,) strings (fixed-length bytes 'S' or h5py variable-length str)
+    vital_index     (V,) strings
+    factors/<name>  (N,) float, optional: true generating factors (synthetic data)
+    labels/<name>   (N,) optional: per-patient labels (e.g. sepsis)
+
+Everything is checked on read, so a bad file fails at load time with one line naming the file, the
+dataset and the problem, instead of as NaN losses hours into training.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from ..atomic import atomic_path
+from ..errors import VaelabError
+
+DEFAULT_VITALS: tuple[str, ...] = ("HR", "SBP", "DBP", "MAP", "RR", "SPO2", "TEMP")
+
+_REQUIRED = ("values", "masks", "patient_index", "vital_index")
+_GROUPS = ("factors", "labels")
+
+
+@dataclass
+class Layer2Data:
+    """Hourly vitals of N patients in memory; `values` is NaN wherever `masks` is 0."""
+
+    values: np.ndarray  # (N, T, V) float32
+    masks: np.ndarray  # (N, T, V) float32, 1 = observed
+    patient_ids: np.ndarray  # (N,) str
+    vitals: tuple[str, ...]  # (V,)
+    factors: dict[str, np.ndarray] | None = None  # name -> (N,) float
+    labels: dict[str, np.ndarray] | None = None  # name -> (N,)
+
+    @property
+    def n_patients(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def seq_len(self) -> int:
+        return int(self.values.shape[1])
+
+    @property
+    def n_vitals(self) -> int:
+        return int(self.values.shape[2])
+
+    def subset(self, index) -> Layer2Data:
+        """The patients at `index` (integer array), with their factors and labels."""
+        index = np.asarray(index)
+
+        def rows(group: dict[str, np.ndarray] | None) -> dict[str, np.ndarray] | None:
+            return None if group is None else {name: arr[index] for name, arr in group.items()}
+
+        return Layer2Data(
+            values=self.values[index],
+            masks=self.masks[index],
+            patient_ids=np.asarray(self.patient_ids)[index],
+            vitals=tuple(self.vitals),
+            factors=rows(self.factors),
+            labels=rows(self.labels),
+        )
+
+
+def read_layer2(path: str | os.PathLike) -> Layer2Data:
+    """Load and validate a Layer-2 file; values come back float32 with NaN where unobserved."""
+    path = Path(path)
+    if not path.exists():
+        raise VaelabError(f"{path}: file not found")
+    if not path.is_file():
+        raise VaelabError(f"{path}: not a file")
+    try:
+        if not h5py.is_hdf5(path):
+            raise VaelabError(f"{path}: not an HDF5 file")
+        with h5py.File(path, "r") as f:
+            for name in _REQUIRED:
+                if not isinstance(f.get(name), h5py.Dataset):
+                    raise VaelabError(f"{path}: dataset '{name}' is missing")
+            data = Layer2Data(
+                values=_read_numeric(f["values"], path, np.float32),
+                masks=_read_numeric(f["masks"], path),
+                patient_ids=_read_strings(f["patient_index"], path),
+                vitals=tuple(_read_strings(f["vital_index"], path)),
+                factors=_read_group(f, "factors", path),
+                labels=_read_group(f, "labels", path),
+            )
+    except OSError as e:  # truncated or corrupt file, unreadable dataset, permission denied
+        raise VaelabError(f"{path}: not a readable HDF5 file ({_one_line(e)})") from e
+
+    observed = _validate(data, path)
+    np.copyto(data.values, np.nan, where=~observed)
+    data.masks = observed.astype(np.float32)
+    return data
+
+
+def write_layer2(path: str | os.PathLike, data: Layer2Data) -> None:
+    """Validate and write `data` atomically: readers never see a half-written file."""
+    path = Path(path)
+    observed = _validate(data, path)
+    with atomic_path(path) as tmp:
+        try:
+            with h5py.File(tmp, "w") as f:
+                f.create_dataset("values", data=np.where(observed, data.values, np.nan).astype(np.float32))
+                f.create_dataset("masks", data=observed.astype(np.uint8))
+                f.create_dataset("patient_index", data=_to_bytes(np.asarray(data.patient_ids, dtype=str)))
+                f.create_dataset("vital_index", data=_to_bytes(np.asarray(data.vitals, dtype=str)))
+                for group_name in _GROUPS:
+                    group = getattr(data, group_name)
+                    if group is not None:
+                        g = f.create_group(group_name)
+                        for name, arr in group.items():
+                            g.create_dataset(name, data=_to_bytes(arr))
+        except (OSError, TypeError) as e:  # disk full, a label HDF5 cannot store, ...
+            raise VaelabError(f"{path}: could not write file ({_one_line(e)})") from e
+
+
+def _validate(data: Layer2Data, path: Path) -> np.ndarray:
+    """Check every rule of the format; return the boolean observed mask."""
+    values, masks = np.asarray(data.values), np.asarray(data.masks)
+    ids, vitals = [str(p) for p in data.patient_ids], [str(v) for v in data.vitals]
+
+    def fail(problem: str) -> VaelabError:
+        return VaelabError(f"{path}: {problem}")
+
+    for name, arr in (("values", values), ("masks", masks)):
+        if arr.dtype.kind not in "biuf":
+            raise fail(f"dataset '{name}' is not numeric (dtype {arr.dtype})")
+    if values.ndim != 3:
+        raise fail(f"dataset 'values' must be 3-D (patients, hours, vitals) but has shape {values.shape}")
+    n, _, v = values.shape
+    if n == 0:
+        raise fail("dataset 'values' holds zero patients")
+    if masks.shape != values.shape:
+        raise fail(f"dataset 'masks' has shape {masks.shape} but 'values' has {values.shape}")
+    if len(ids) != n:
+        raise fail(f"dataset 'patient_index' has {len(ids)} entries but 'values' has {n} patients")
+    if len(vitals) != v:
+        raise fail(f"dataset 'vital_index' has {len(vitals)} entries but 'values' has {v} vitals")
+    for name, names in (("patient_index", ids), ("vital_index", vitals)):
+        unique, counts = np.unique(names, return_counts=True)
+        if (counts > 1).any():
+            raise fail(f"dataset '{name}' repeats {str(unique[np.argmax(counts > 1)])!r}")
+
+    def first(bad: np.ndarray) -> str:
+        p, t, k = np.unravel_index(np.argmax(bad), bad.shape)
+        return f"patient {ids[p]!r}, hour {t}, vital {vitals[k]!r}"
+
+    observed = masks == 1
+    valid = observed | (masks == 0)
+    if not valid.all():
+        raise fail(f"dataset 'masks' must hold only 0 and 1 but has {masks[~valid][0].item()} at {first(~valid)}")
+
+    if values.dtype.kind == "f":
+        infinite = np.isinf(values)
+        if infinite.any():
+            raise fail(f"dataset 'values' has {_count(infinite.sum(), 'infinite entry')}, first at {first(infinite)}")
+        missing = np.isnan(values) & observed
+        if missing.any():
+            raise fail(
+                f"dataset 'values' has {_count(missing.sum(), 'NaN entry')} where 'masks' says observed, "
+                f"first at {first(missing)}"
+            )
+    empty = ~observed.any(axis=(1, 2))
+    if empty.any():
+        others = f" ({_count(empty.sum(), 'patient')} have none)" if empty.sum() > 1 else ""
+        raise fail(f"patient {ids[np.argmax(empty)]!r} has no observation at all{others}")
+
+    for group_name in _GROUPS:
+        for name, arr in (getattr(data, group_name) or {}).items():
+            if np.shape(arr) != (n,):
+                raise fail(f"dataset '{group_name}/{name}' has shape {np.shape(arr)} but there are {n} patients")
+    return observed
+
+
+def _read_numeric(ds: h5py.Dataset, path: Path, dtype=None) -> np.ndarray:
+    if ds.dtype.kind not in "biuf":
+        raise VaelabError(f"{path}: dataset '{ds.name.lstrip('/')}' is not numeric (dtype {ds.dtype})")
+    return ds.astype(dtype)[()] if dtype is not None else ds[()]
+
+
+def _read_strings(ds: h5py.Dataset, path: Path) -> np.ndarray:
+    """Decode a 1-D dataset of UTF-8 strings (fixed-length bytes or h5py variable-length str)."""
+    name = ds.name.lstrip("/")
+    if ds.ndim != 1:
+        raise VaelabError(f"{path}: dataset '{name}' must be 1-D but has shape {ds.shape}")
+    if h5py.check_string_dtype(ds.dtype) is None:
+        raise VaelabError(f"{path}: dataset '{name}' must hold strings (store with .astype('S')), not {ds.dtype}")
+    decoded = []
+    for i, raw in enumerate(ds[()]):
+        try:
+            decoded.append(raw.decode("utf-8") if isinstance(raw, bytes) else str(raw))
+        except UnicodeDecodeError:
+            raise VaelabError(f"{path}: dataset '{name}' entry {i} is not valid UTF-8 ({bytes(raw)!r})") from None
+    return np.array(decoded, dtype=object)
+
+
+def _read_group(f: h5py.File, group_name: str, path: Path) -> dict[str, np.ndarray] | None:
+    """Read factors/ or labels/; string labels are decoded, numbers kept (factors as float)."""
+    if group_name not in f:
+        return None
+    group = f[group_name]
+    if not isinstance(group, h5py.Group):
+        raise VaelabError(f"{path}: '{group_name}' must be a group of (N,) datasets, not a dataset")
+    out = {}
+    for name, ds in group.items():
+        if not isinstance(ds, h5py.Dataset):
+            raise VaelabError(f"{path}: '{group_name}/{name}' must be a dataset")
+        if group_name == "factors":
+            out[name] = _read_numeric(ds, path, np.float64)
+        elif h5py.check_string_dtype(ds.dtype) is not None:
+            out[name] = _read_strings(ds, path)
+        else:
+            out[name] = ds[()]
+    return out
+
+
+def _to_bytes(arr) -> np.ndarray:
+    """Strings become UTF-8 fixed-length bytes (HDF5 has no numpy unicode type); others unchanged."""
+    arr = np.asarray(arr)
+    if arr.dtype.kind == "U" or (arr.dtype.kind == "O" and all(isinstance(x, str) for x in arr.flat)):
+        return np.char.encode(arr.astype(str), "utf-8")
+    return arr
+
+
+def _count(k: int, noun: str) -> str:
+    if k == 1:
+        return f"1 {noun}"
+    return f"{k} {noun[:-1] + 'ies' if noun.endswith('y') else noun + 's'}"
+
+
+def _one_line(e: Exception) -> str:
+    return " ".join(str(e).split())

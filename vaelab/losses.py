@@ -1,0 +1,175 @@
+"""VAE objective terms, written once: masked reconstruction, true KL, free-bits KL, per-branch terms.
+
+Scaling follows the user's plan so that its beta values keep their meaning: reconstruction is the
+mean squared error per observed entry, and the KL term of the objective is averaged over latent
+dimensions. The *true* KL (summed over dimensions, nats per patient) is always reported beside the
+clamped term, so a collapsed posterior (true KL 0) can be told apart from a healthy one sitting
+under the free-bits threshold (NOTES.md §1, defect 3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+
+from .errors import VaelabError
+from .schedules import BetaSchedule
+
+FREE_BITS_MODES = ("batch", "sample")
+
+
+def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean squared error over observed entries (mask == 1); unobserved targets never contribute."""
+    if mask is None:
+        return torch.mean((pred - target) ** 2)
+    squared = torch.where(mask > 0, (pred - target) ** 2, torch.zeros_like(pred))
+    return squared.sum() / mask.sum().clamp_min(1.0)
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, 1)) element-wise: (batch, latent_dim), nats."""
+    return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
+
+
+def free_bits_kl(kl: torch.Tensor, free_bits: float, mode: str = "batch") -> torch.Tensor:
+    """The KL term as optimized: only KL above ``free_bits`` nats per dimension is penalised.
+
+    ``batch`` (default, Kingma et al. 2016): each dimension's KL is first averaged over the
+    minibatch, then clamped, so a dimension used by some patients pays nothing until its average
+    exceeds the threshold. ``sample``: the plan's form, clamped per patient and dimension.
+    Returns the mean over dimensions (the plan's scaling).
+    """
+    if mode == "batch":
+        return torch.clamp(kl.mean(dim=0) - free_bits, min=0).mean()
+    if mode == "sample":
+        return torch.clamp(kl - free_bits, min=0).mean()
+    raise VaelabError(f"free_bits_mode {mode!r} is unknown; choose one of {', '.join(FREE_BITS_MODES)}")
+
+
+@dataclass
+class LossTerms:
+    """Every term of one evaluation of the objective (scalars are 0-d tensors)."""
+
+    total: torch.Tensor
+    recon: torch.Tensor  # the reconstruction term as optimized (merged output and branches)
+    kl_clamped: torch.Tensor  # the free-bits KL term as optimized
+    kl: torch.Tensor  # true KL per patient, summed over dimensions (nats)
+    kl_per_dim: torch.Tensor  # (latent_dim,) true KL averaged over the batch
+    recon_merged: torch.Tensor  # masked MSE of the merged output alone
+    branch_recon: list[torch.Tensor] = field(default_factory=list)
+    beta: float = 0.0
+
+
+class VAELoss(nn.Module):
+    """Masked reconstruction + beta * free-bits KL; the loss of both models.
+
+    ``beta`` is read from ``schedule`` for an epoch (``get_beta``) and passed to ``forward``
+    explicitly. Without an explicit beta, ``forward`` uses the schedule's target beta.
+    """
+
+    def __init__(
+        self,
+        beta: float = 0.5,
+        free_bits: float = 2.0,
+        free_bits_mode: str = "batch",
+        branch_weight: float = 1.0,
+        schedule: BetaSchedule | None = None,
+    ):
+        super().__init__()
+        if not free_bits >= 0:
+            raise VaelabError(f"free_bits must be >= 0, got {free_bits}")
+        if free_bits_mode not in FREE_BITS_MODES:
+            raise VaelabError(f"free_bits_mode {free_bits_mode!r} is unknown; choose one of {', '.join(FREE_BITS_MODES)}")
+        if not branch_weight >= 0:
+            raise VaelabError(f"branch_weight must be >= 0, got {branch_weight}")
+        self.schedule = schedule if schedule is not None else BetaSchedule(beta=beta, kind="constant")
+        self.free_bits = float(free_bits)
+        self.free_bits_mode = free_bits_mode
+        self.branch_weight = float(branch_weight)
+
+    @property
+    def target_beta(self) -> float:
+        return float(self.schedule.beta)
+
+    def get_beta(self, epoch: int) -> float:
+        """Beta for ``epoch`` from the schedule (pure: no state changes)."""
+        return self.schedule(epoch)
+
+    def terms(
+        self,
+        recon: torch.Tensor,
+        target: torch.Tensor,
+        mu: torch.Tensor,
+        logvar: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        branch_recons: list[torch.Tensor] | None = None,
+        beta: float | None = None,
+    ) -> LossTerms:
+        """All terms of the objective; ``forward`` returns the plan's three of them.
+
+        With branch outputs, each branch's masked MSE weighs ``branch_weight`` times the merged
+        output's: recon = (merged + w * sum(branches)) / (1 + w * n_branches). w = 1 is the plan.
+        """
+        beta = self.target_beta if beta is None else float(beta)
+        recon_merged = masked_mse(recon, target, mask)
+        branch_recon = [masked_mse(b, target, mask) for b in (branch_recons or [])]
+        if branch_recon and self.branch_weight > 0:
+            recon_term = (recon_merged + self.branch_weight * torch.stack(branch_recon).sum()) / (
+                1 + self.branch_weight * len(branch_recon)
+            )
+        else:
+            recon_term = recon_merged
+        kl = gaussian_kl(mu, logvar)
+        kl_clamped = free_bits_kl(kl, self.free_bits, self.free_bits_mode)
+        kl_per_dim = kl.mean(dim=0)
+        return LossTerms(
+            total=recon_term + beta * kl_clamped,
+            recon=recon_term,
+            kl_clamped=kl_clamped,
+            kl=kl_per_dim.sum(),
+            kl_per_dim=kl_per_dim,
+            recon_merged=recon_merged,
+            branch_recon=branch_recon,
+            beta=beta,
+        )
+
+    def forward(
+        self,
+        recon: torch.Tensor,
+        target: torch.Tensor,
+        mu: torch.Tensor,
+        logvar: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        branch_recons: list[torch.Tensor] | None = None,
+        beta: float | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(total, recon_loss, kl_loss) as in the plan; kl_loss is the clamped (optimized) term."""
+        t = self.terms(recon, target, mu, logvar, mask, branch_recons, beta)
+        return t.total, t.recon, t.kl_clamped
+
+
+class MultiScaleVAELoss(VAELoss):
+    """The plan's loss: per-branch reconstruction, free bits and cyclical beta annealing."""
+
+    def __init__(
+        self,
+        beta: float = 0.5,
+        free_bits: float = 2.0,
+        warmup_epochs: int = 30,
+        cycle_epochs: int = 40,
+        free_bits_mode: str = "batch",
+        branch_weight: float = 1.0,
+        schedule_kind: str = "cyclical",
+    ):
+        schedule = BetaSchedule(beta=beta, kind=schedule_kind, warmup_epochs=warmup_epochs, cycle_epochs=cycle_epochs)
+        super().__init__(
+            beta=beta,
+            free_bits=free_bits,
+            free_bits_mode=free_bits_mode,
+            branch_weight=branch_weight,
+            schedule=schedule,
+        )
+        self.warmup_epochs = warmup_epochs
+        self.cycle_epochs = cycle_epochs

@@ -1,0 +1,31 @@
+"""Models and the one place that builds them by name."""
+
+from __future__ import annotations
+
+from ..errors import VaelabError
+from .base import VAEBase
+from .lstm import LSTMVAE
+from .multiscale import MultiScaleConv1DVAE, MultiScaleDecoder, MultiScaleEncoder
+
+MODEL_TYPES = ("multiscale_conv1d", "lstm")
+
+
+def build_model(
+    model_type: str,
+    input_dim: int,
+    seq_len: int,
+    latent_dim: int = 32,
+    base_channels: int = 64,
+    dropout: float = 0.2,
+    hidden_dim: int = 128,
+    n_layers: int = 2,
+) -> VAEBase:
+    """A model by its plan name: 'multiscale_conv1d' or 'lstm'."""
+    if model_type == "multiscale_conv1d":
+        return MultiScaleConv1DVAE(input_dim, seq_len, latent_dim, base_channels, dropout)
+    if model_type == "lstm":
+        return LSTMVAE(input_dim, hidden_dim, latent_dim, seq_len, n_layers)
+    raise VaelabError(f"model_type {model_type!r} is unknown; choose one of {', '.join(MODEL_TYPES)}")
+
+
+__all__ = ["LSTMVAE", "MODEL_TYPES", "MultiScaleConv1DVAE", "MultiScaleDecoder", "MultiScaleEncoder", "VAEBase", "build_model"]

@@ -1,0 +1,192 @@
+"""One trainer for every model: Adam, early stopping, best weights, per-epoch history.
+
+Early stopping and the choice of best weights use the validation objective at the schedule's
+*target* beta, so epochs stay comparable while a cyclical schedule moves beta up and down.
+Validation decodes the posterior mean, so the figures are deterministic.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .data.tensors import batch_indices
+from .errors import VaelabError
+from .losses import VAELoss
+from .models.base import VAEBase
+
+ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2016: Var_x(E[z_u|x]) above this counts as active
+
+
+class TrainingDiverged(VaelabError):
+    """The loss became NaN or Inf; carries the epoch and the history so far."""
+
+    def __init__(self, message: str, epoch: int, history: list[dict]):
+        super().__init__(message)
+        self.epoch = epoch
+        self.history = history
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 150
+    batch_size: int = 64
+    lr: float = 1e-3
+    patience: int = 30
+    seed: int = 0
+    threads: int | None = None  # torch intra-op threads; None leaves torch's default
+    progress: bool = True  # a tqdm bar over epochs; off for sweeps and tests
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "patience"):
+            if getattr(self, name) < 1:
+                raise VaelabError(f"trainer.{name} must be >= 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise VaelabError(f"trainer.lr must be > 0, got {self.lr}")
+
+
+@dataclass
+class TrainResult:
+    history: list[dict]
+    best_epoch: int
+    epochs_trained: int
+    seconds: float
+    stopped_early: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch (weights, dropout, sampling) before a model is built, so a run is reproducible."""
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+
+
+def _as_tensor(array: np.ndarray) -> torch.Tensor:
+    return torch.as_tensor(np.ascontiguousarray(array, dtype=np.float32))
+
+
+@torch.no_grad()
+def encode_posterior(model: VAEBase, x: np.ndarray, mask: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior means and log-variances (N, latent_dim) in eval mode."""
+    model.eval()
+    mus, logvars = [], []
+    for start in range(0, len(x), batch_size):
+        _, mu, logvar = model.encode(_as_tensor(x[start : start + batch_size]), _as_tensor(mask[start : start + batch_size]))
+        mus.append(mu.numpy())
+        logvars.append(logvar.numpy())
+    return np.concatenate(mus), np.concatenate(logvars)
+
+
+@torch.no_grad()
+def reconstruct(model: VAEBase, x: np.ndarray, mask: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Reconstruction from the posterior mean (and per-branch outputs, empty for the LSTM)."""
+    model.eval()
+    recons, branches = [], []
+    for start in range(0, len(x), batch_size):
+        _, mu, _ = model.encode(_as_tensor(x[start : start + batch_size]), _as_tensor(mask[start : start + batch_size]))
+        recon, parts = model.decode(mu, return_branches=True)
+        recons.append(recon.numpy())
+        branches.append([p.numpy() for p in parts])
+    per_branch = [np.concatenate([b[i] for b in branches]) for i in range(len(branches[0]))]
+    return np.concatenate(recons), per_branch
+
+
+@torch.no_grad()
+def evaluate(model: VAEBase, loss_fn: VAELoss, x: np.ndarray, mask: np.ndarray, batch_size: int = 256) -> dict:
+    """Validation figures at the target beta, decoding the posterior mean."""
+    model.eval()
+    sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "kl_clamped": 0.0}
+    mus = []
+    for start in range(0, len(x), batch_size):
+        xb, mb = _as_tensor(x[start : start + batch_size]), _as_tensor(mask[start : start + batch_size])
+        _, mu, logvar = model.encode(xb, mb)
+        recon, branches = model.decode(mu, return_branches=True)
+        t = loss_fn.terms(recon, xb, mu, logvar, mb, branches, beta=loss_fn.target_beta)
+        for key, value in (("loss", t.total), ("recon", t.recon), ("kl", t.kl), ("kl_clamped", t.kl_clamped)):
+            sums[key] += value.item() * len(xb)
+        mus.append(mu.numpy())
+    figures = {k: v / len(x) for k, v in sums.items()}
+    figures["active_units"] = int((np.concatenate(mus).var(axis=0) > ACTIVE_UNIT_THRESHOLD).sum())
+    return figures
+
+
+def train(
+    model: VAEBase,
+    loss_fn: VAELoss,
+    x_train: np.ndarray,
+    mask_train: np.ndarray,
+    x_val: np.ndarray,
+    mask_val: np.ndarray,
+    config: TrainConfig | None = None,
+) -> TrainResult:
+    """Train in place; the model ends with its best validation weights.
+
+    Inputs are normalized (N, T, V) arrays with 0 where unobserved, and their masks.
+    Raises TrainingDiverged as soon as a training loss is NaN or Inf.
+    """
+    config = config or TrainConfig()
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    x_train_t, mask_train_t = _as_tensor(x_train), _as_tensor(mask_train)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+
+    history: list[dict] = []
+    best_loss, best_epoch, best_state = float("inf"), 0, copy.deepcopy(model.state_dict())
+    started = time.perf_counter()
+    bar = tqdm(range(config.epochs), desc="training", unit="epoch", disable=not config.progress, leave=False)
+    stopped_early = False
+    for epoch in bar:
+        epoch_start = time.perf_counter()
+        beta = loss_fn.get_beta(epoch)
+        model.train()
+        sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "kl_clamped": 0.0}
+        seen = 0
+        for index in batch_indices(len(x_train), config.batch_size, shuffle=True, rng=rng):
+            if len(index) < 2 and len(x_train) >= 2:
+                continue  # BatchNorm cannot train on a batch of one
+            idx = torch.from_numpy(index)
+            xb, mb = x_train_t[idx], mask_train_t[idx]
+            recon, mu, logvar, branches = model(xb, mb, return_branches=True)
+            t = loss_fn.terms(recon, xb, mu, logvar, mb, branches, beta=beta)
+            if not torch.isfinite(t.total):
+                raise TrainingDiverged(
+                    f"training diverged at epoch {epoch}: loss is {t.total.item()} (try a smaller trainer.lr)", epoch, history
+                )
+            optimizer.zero_grad(set_to_none=True)
+            t.total.backward()
+            optimizer.step()
+            n = len(index)
+            seen += n
+            for key, value in (("loss", t.total), ("recon", t.recon), ("kl", t.kl), ("kl_clamped", t.kl_clamped)):
+                sums[key] += value.item() * n
+        val = evaluate(model, loss_fn, x_val, mask_val)
+        if not np.isfinite(val["loss"]):
+            raise TrainingDiverged(f"training diverged at epoch {epoch}: validation loss is {val['loss']}", epoch, history)
+        row = {"epoch": epoch, "beta": beta}
+        row.update({f"train_{k}": v / max(seen, 1) for k, v in sums.items()})
+        row.update({f"val_{k}": v for k, v in val.items() if k != "active_units"})
+        row["active_units"] = val["active_units"]
+        row["seconds"] = time.perf_counter() - epoch_start
+        history.append(row)
+        if val["loss"] < best_loss:
+            best_loss, best_epoch, best_state = val["loss"], epoch, copy.deepcopy(model.state_dict())
+        bar.set_postfix(recon=f"{val['recon']:.3f}", kl=f"{val['kl']:.1f}", au=val["active_units"], beta=f"{beta:.2f}")
+        if epoch - best_epoch >= config.patience:
+            stopped_early = True
+            break
+    bar.close()
+    model.load_state_dict(best_state)
+    return TrainResult(
+        history=history,
+        best_epoch=best_epoch,
+        epochs_trained=len(history),
+        seconds=time.perf_counter() - started,
+        stopped_early=stopped_early,
+    )

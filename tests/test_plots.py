@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import matplotlib
 
@@ -156,7 +157,7 @@ def test_failed_save_keeps_old_file_and_removes_temp(tmp_path, monkeypatch):
     target.write_bytes(b"old plot")
 
     def broken_savefig(self, fname, **kwargs):
-        fname.write(b"\x89PNG partial")
+        Path(fname).write_bytes(b"\x89PNG partial")
         raise OSError("disk full")
 
     monkeypatch.setattr(plots.Figure, "savefig", broken_savefig)

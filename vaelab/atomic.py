@@ -26,6 +26,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise VaelabError(f"{target.parent}: output directory is not writable ({exc.strerror or exc})") from None
     os.close(fd)
     tmp = Path(tmp_name)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the finished file gets the usual mode
     try:
         yield tmp
         os.replace(tmp, target)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
+from .atomic import atomic_path
 from .errors import VaelabError
 
 __all__ = [
@@ -111,22 +111,11 @@ def _target(path: str | os.PathLike[str]) -> Path:
 def _save(fig: Figure, path: str | os.PathLike[str]) -> Path:
     """Write ``fig`` as PNG to ``path`` atomically; raise VaelabError naming the path on failure."""
     path = _target(path)
-    # os.open with mode 0o666 (not tempfile, which uses 0o600) so the plot gets the usual umask permissions.
-    tmp_name: str | None = str(path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format="png", dpi=DPI)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-        tmp_name = None
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=DPI)
     except OSError as exc:
         raise VaelabError(f"cannot write plot {path}: {exc}") from exc
-    finally:
-        if tmp_name is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp_name)
     return path
 
 

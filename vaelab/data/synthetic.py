@@ -55,8 +55,7 @@ def generate_synthetic(
     """Simulate `n_patients` ICU stays of `seq_len` hours; deterministic for a seed."""
     if n_patients < 1 or seq_len < 1:
         raise VaelabError(f"synthetic data: need n_patients >= 1 and seq_len >= 1, got {n_patients} and {seq_len}")
-    unknown = [v for v in vitals if v not in DEFAULT_VITALS]
-    if unknown or not vitals or len(set(vitals)) != len(vitals):
+    if not vitals or not set(vitals) <= set(DEFAULT_VITALS) or len(set(vitals)) != len(vitals):
         raise VaelabError(f"synthetic data: vitals must be distinct names from {DEFAULT_VITALS}, got {tuple(vitals)}")
 
     rng = np.random.default_rng(seed)
@@ -83,7 +82,7 @@ def generate_synthetic(
     x = _MEAN + _SPREAD * z[:, None, :] + latent @ _LOADINGS
     x += _ar1(rng, x.shape, phi=0.7, sd=_AR_SD) + _WHITE_SD * rng.standard_normal(x.shape)
     x = np.clip(x, _LOW, _HIGH)
-    x[..., 2] = np.minimum(x[..., 2], x[..., 1] - 10.0)  # pulse pressure stays positive
+    x[..., 2] = np.minimum(x[..., 2], x[..., 1] - 10.0)  # DBP stays at least 10 below SBP
     x = np.stack([np.round(x[..., i], d) for i, d in enumerate(_DECIMALS)], axis=-1)
     sbp, dbp = x[..., 1], x[..., 2]
     mean_ap = np.round((sbp + 2.0 * dbp) / 3.0 + rng.normal(0.0, 1.5, sbp.shape))

@@ -1,0 +1,206 @@
+"""Schemas of every config group, registered in Hydra's ConfigStore.
+
+Hydra rejects a misspelt key or a wrong type while composing; the range checks below run in
+``__post_init__`` when ``validate`` turns the composed config into these dataclasses, at start-up
+and before any data is read. Each failure is one VaelabError line naming the config key.
+
+The YAML files under ``conf/<group>/<name>.yaml`` extend the schema stored here as
+``<group>/base_<name>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from .data.layer2 import DEFAULT_VITALS
+from .errors import VaelabError
+from .losses import FREE_BITS_MODES
+from .schedules import SCHEDULE_KINDS, BetaSchedule
+
+
+def _check(condition: bool, key: str, problem: str) -> None:
+    if not condition:
+        raise VaelabError(f"config {key}: {problem}")
+
+
+def _check_vitals(vitals: Optional[list[str]], key: str) -> None:
+    if vitals is None:
+        return
+    _check(len(vitals) > 0, key, "must name at least one vital")
+    for vital in vitals:
+        _check(vital in DEFAULT_VITALS, key, f"unknown vital {vital!r}; known vitals are {', '.join(DEFAULT_VITALS)}")
+    _check(len(set(vitals)) == len(vitals), key, "names a vital twice")
+
+
+@dataclass
+class DataConfig:
+    name: str = MISSING
+    val_fraction: float = 0.2
+    vitals: Optional[list[str]] = None  # a subset of the vitals, in this order; None = all
+
+    def __post_init__(self) -> None:
+        _check(0.0 < self.val_fraction < 1.0, "data.val_fraction", f"must be between 0 and 1, got {self.val_fraction}")
+        _check_vitals(self.vitals, "data.vitals")
+
+
+@dataclass
+class SyntheticDataConfig(DataConfig):
+    name: str = "synthetic"
+    n_patients: int = 600
+    seq_len: int = 168
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(self.n_patients >= 4, "data.n_patients", f"must be >= 4, got {self.n_patients}")
+        _check(self.seq_len >= 24, "data.seq_len", f"must be >= 24 hours, got {self.seq_len}")
+
+
+@dataclass
+class H5DataConfig(DataConfig):
+    name: str = "h5"
+    path: str = MISSING  # a Layer-2 HDF5 file (values, masks, patient_index, vital_index)
+
+
+@dataclass
+class ModelConfig:
+    name: str = MISSING
+    latent_dim: int = 32
+
+    def __post_init__(self) -> None:
+        _check(self.latent_dim >= 1, "model.latent_dim", f"must be >= 1, got {self.latent_dim}")
+
+
+@dataclass
+class MultiscaleModelConfig(ModelConfig):
+    name: str = "multiscale"
+    base_channels: int = 64
+    dropout: float = 0.2
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(self.base_channels >= 4, "model.base_channels", f"must be >= 4, got {self.base_channels}")
+        _check(0.0 <= self.dropout < 1.0, "model.dropout", f"must be in [0, 1), got {self.dropout}")
+
+
+@dataclass
+class LSTMModelConfig(ModelConfig):
+    name: str = "lstm"
+    hidden_dim: int = 128
+    n_layers: int = 2
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(self.hidden_dim >= 1, "model.hidden_dim", f"must be >= 1, got {self.hidden_dim}")
+        _check(self.n_layers >= 1, "model.n_layers", f"must be >= 1, got {self.n_layers}")
+
+
+@dataclass
+class LossConfig:
+    beta: float = 0.5
+    free_bits: float = 2.0
+    free_bits_mode: str = "batch"  # batch (Kingma et al. 2016) | sample (the plan's)
+    branch_weight: float = 1.0  # each decoder branch's MSE relative to the merged output's; 0 = off
+
+    def __post_init__(self) -> None:
+        _check(self.beta >= 0, "loss.beta", f"must be >= 0, got {self.beta}")
+        _check(self.free_bits >= 0, "loss.free_bits", f"must be >= 0, got {self.free_bits}")
+        _check(self.free_bits_mode in FREE_BITS_MODES, "loss.free_bits_mode", f"must be one of {', '.join(FREE_BITS_MODES)}, got {self.free_bits_mode!r}")
+        _check(self.branch_weight >= 0, "loss.branch_weight", f"must be >= 0, got {self.branch_weight}")
+
+
+@dataclass
+class ScheduleConfig:
+    kind: str = "cyclical"
+    warmup_epochs: int = 30
+    cycle_epochs: int = 40
+
+    def __post_init__(self) -> None:
+        _check(self.kind in SCHEDULE_KINDS, "schedule.kind", f"must be one of {', '.join(SCHEDULE_KINDS)}, got {self.kind!r}")
+        _check(self.warmup_epochs >= 0, "schedule.warmup_epochs", f"must be >= 0, got {self.warmup_epochs}")
+        _check(self.cycle_epochs >= 1, "schedule.cycle_epochs", f"must be >= 1, got {self.cycle_epochs}")
+        if self.kind == "cyclical":
+            _check(
+                self.cycle_epochs >= self.warmup_epochs,
+                "schedule.cycle_epochs",
+                f"({self.cycle_epochs}) is shorter than schedule.warmup_epochs ({self.warmup_epochs})",
+            )
+
+
+@dataclass
+class TrainerConfig:
+    epochs: int = 150
+    batch_size: int = 64
+    lr: float = 1e-3
+    patience: int = 30
+    threads: Optional[int] = None  # torch intra-op threads; null = torch's default (all cores)
+
+    def __post_init__(self) -> None:
+        for key in ("epochs", "batch_size", "patience"):
+            _check(getattr(self, key) >= 1, f"trainer.{key}", f"must be >= 1, got {getattr(self, key)}")
+        _check(self.lr > 0, "trainer.lr", f"must be > 0, got {self.lr}")
+        _check(self.threads is None or self.threads >= 1, "trainer.threads", f"must be >= 1 or null, got {self.threads}")
+
+
+@dataclass
+class EvalConfig:
+    """Settings of the metrics computed after training (NOTES.md §3)."""
+
+    mi_batch_size: int = 256  # MI is bounded by log(batch): fixed and reported
+    probe_seed: int = 0
+    pca_components: int = 8  # the PCA baseline of the factor probe
+    n_plot_patients: int = 3
+
+    def __post_init__(self) -> None:
+        _check(self.mi_batch_size >= 2, "eval.mi_batch_size", f"must be >= 2, got {self.mi_batch_size}")
+        _check(self.pca_components >= 1, "eval.pca_components", f"must be >= 1, got {self.pca_components}")
+
+
+@dataclass
+class ExperimentConfig:
+    data: Any = MISSING
+    model: Any = MISSING
+    loss: LossConfig = field(default_factory=LossConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    seed: int = 0
+    quiet: bool = False  # no progress bar, only the final summary line
+
+    def beta_schedule(self) -> BetaSchedule:
+        return BetaSchedule(self.loss.beta, self.schedule.kind, self.schedule.warmup_epochs, self.schedule.cycle_epochs)
+
+
+GROUP_SCHEMAS = {
+    "data": {"synthetic": SyntheticDataConfig, "h5": H5DataConfig},
+    "model": {"multiscale": MultiscaleModelConfig, "lstm": LSTMModelConfig},
+    "loss": {"vae": LossConfig},
+    "schedule": {"cyclical": ScheduleConfig, "linear": ScheduleConfig, "constant": ScheduleConfig},
+    "trainer": {"default": TrainerConfig},
+}
+MODEL_TYPES = {"multiscale": "multiscale_conv1d", "lstm": "lstm"}
+
+
+def register_configs() -> None:
+    """Store the top-level schema and each group's schema as ``<group>/base_<name>``."""
+    cs = ConfigStore.instance()
+    cs.store(name="base_config", node=ExperimentConfig)
+    for group, schemas in GROUP_SCHEMAS.items():
+        for name, schema in schemas.items():
+            cs.store(group=group, name=f"base_{name}", node=schema)
+
+
+def validate(cfg: DictConfig) -> ExperimentConfig:
+    """The composed config as checked dataclasses; any out-of-range value -> one VaelabError line."""
+    try:
+        experiment = OmegaConf.to_object(cfg)
+    except OmegaConfBaseException as exc:
+        raise VaelabError(f"config: {str(exc).splitlines()[0]}") from None
+    if not isinstance(experiment, ExperimentConfig):
+        raise VaelabError("config: the primary config must extend base_config")
+    return experiment

@@ -1,0 +1,189 @@
+"""One configured run: data -> model -> training -> evaluation -> run directory.
+
+The run directory is the unit of record (ARCHITECTURE.md): metrics.json, history.csv,
+vae_latents.h5, checkpoint.pt and plots/. Every file is written atomically; a run that diverges
+or fails still leaves a complete metrics.json saying so.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import metrics as M
+from . import plots
+from .atomic import atomic_path
+from .builder import PreparedData, build_loss, prepare_data
+from .checkpoint import CHECKPOINT_FILE, save_checkpoint
+from .config import MODEL_TYPES, ExperimentConfig, H5DataConfig, SyntheticDataConfig
+from .data.latents import LATENTS_FILE, write_latents
+from .data.layer2 import Layer2Data, read_layer2
+from .data.synthetic import generate_synthetic
+from .errors import VaelabError
+from .models import build_model
+from .models.multiscale import BRANCHES
+from .probes import factor_r2, pca_embeddings
+from .train import TrainConfig, TrainingDiverged, encode_posterior, reconstruct, seed_everything, train
+
+log = logging.getLogger(__name__)
+
+METRICS_FILE = "metrics.json"
+HISTORY_FILE = "history.csv"
+
+
+def load_data(cfg) -> Layer2Data:
+    """The data set a config names, restricted to ``data.vitals`` when given."""
+    if isinstance(cfg, SyntheticDataConfig):
+        vitals = tuple(cfg.vitals) if cfg.vitals else None
+        kwargs = {"vitals": vitals} if vitals else {}
+        return generate_synthetic(n_patients=cfg.n_patients, seq_len=cfg.seq_len, seed=cfg.seed, **kwargs)
+    if isinstance(cfg, H5DataConfig):
+        return select_vitals(read_layer2(cfg.path), cfg.vitals, cfg.path)
+    raise VaelabError(f"config data.name: unknown data source {getattr(cfg, 'name', cfg)!r}")
+
+
+def select_vitals(data: Layer2Data, vitals: list[str] | None, source: str) -> Layer2Data:
+    if not vitals:
+        return data
+    missing = [v for v in vitals if v not in data.vitals]
+    if missing:
+        raise VaelabError(f"{source}: vital {missing[0]!r} (data.vitals) is not in the file's vital_index {list(data.vitals)}")
+    cols = [data.vitals.index(v) for v in vitals]
+    return Layer2Data(data.values[..., cols], data.masks[..., cols], data.patient_ids, tuple(vitals), data.factors, data.labels)
+
+
+def write_json(path: Path, payload: dict) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value)}")
+
+
+def write_history(path: Path, history: list[dict]) -> None:
+    with atomic_path(path) as tmp:
+        pd.DataFrame(history).to_csv(tmp, index=False)
+
+
+def model_args(experiment: ExperimentConfig, data: Layer2Data) -> dict:
+    m = experiment.model
+    return {
+        "model_type": MODEL_TYPES[m.name],
+        "input_dim": data.n_vitals,
+        "seq_len": data.seq_len,
+        "latent_dim": m.latent_dim,
+        "base_channels": getattr(m, "base_channels", 64),
+        "dropout": getattr(m, "dropout", 0.2),
+        "hidden_dim": getattr(m, "hidden_dim", 128),
+        "n_layers": getattr(m, "n_layers", 2),
+    }
+
+
+def evaluate_run(model, prepared: PreparedData, experiment: ExperimentConfig) -> dict:
+    """Collapse metrics on every patient's posterior; reconstruction on held-out patients."""
+    data, va = prepared.data, prepared.val_idx
+    mu, logvar = encode_posterior(model, prepared.x, prepared.masks)
+    out = M.latent_summary(mu, logvar, mi_batch_size=experiment.eval.mi_batch_size)
+    recon, branches = reconstruct(model, prepared.x[va], prepared.masks[va])
+    out["recon_mse"] = M.masked_mse(recon, prepared.x[va], prepared.masks[va])
+    per_vital = M.masked_mse_per_vital(prepared.normalizer.inverse(recon), data.values[va], data.masks[va])
+    out["recon_mse_per_vital"] = {v: (None if np.isnan(e) else float(e)) for v, e in zip(data.vitals, per_vital)}
+    if branches:
+        out["branch_recon_mse"] = dict(zip(BRANCHES, M.branch_mse(branches, prepared.x[va], prepared.masks[va])))
+    if data.factors:
+        seed = experiment.eval.probe_seed
+        out["factor_r2"] = factor_r2(mu, data.factors, seed=seed)
+        pca = pca_embeddings(prepared.x, prepared.masks, n_components=experiment.eval.pca_components, seed=seed)
+        out["factor_r2_pca"] = factor_r2(pca, data.factors, seed=seed)
+    return out, mu, logvar, recon
+
+
+def run(experiment: ExperimentConfig, output_dir: str | Path, config: dict | None = None) -> dict:
+    """Train and evaluate one configured model; write the run directory; return metrics.json's content.
+
+    A VaelabError about the inputs propagates (after metrics.json records ``status: failed``);
+    divergence is a result, not an error: ``status: diverged``.
+    """
+    output_dir = Path(output_dir)
+    config = config if config is not None else asdict(experiment)
+    result: dict = {"status": "failed", "output_dir": str(output_dir)}
+    started = time.perf_counter()
+    try:
+        data = load_data(experiment.data)
+        prepared = prepare_data(data, experiment.data.val_fraction, experiment.seed)
+        result.update(n_patients=data.n_patients, n_train=len(prepared.train_idx), n_val=len(prepared.val_idx),
+                      seq_len=data.seq_len, vitals=list(data.vitals))
+        args = model_args(experiment, data)
+        seed_everything(experiment.seed)
+        model = build_model(**args)
+        result["n_parameters"] = int(sum(p.numel() for p in model.parameters()))
+        loss_fn = build_loss(
+            args["model_type"], experiment.loss.beta, experiment.loss.free_bits, experiment.schedule.warmup_epochs,
+            experiment.schedule.cycle_epochs, experiment.schedule.kind, experiment.loss.free_bits_mode, experiment.loss.branch_weight,
+        )
+        t = experiment.trainer
+        train_config = TrainConfig(t.epochs, t.batch_size, t.lr, t.patience, experiment.seed, t.threads, progress=not experiment.quiet)
+        tr, va = prepared.train_idx, prepared.val_idx
+        try:
+            outcome = train(model, loss_fn, prepared.x[tr], prepared.masks[tr], prepared.x[va], prepared.masks[va], train_config)
+        except TrainingDiverged as exc:
+            result.update(status="diverged", error=str(exc), diverged_epoch=exc.epoch, epochs_trained=len(exc.history),
+                          train_seconds=time.perf_counter() - started)
+            write_history(output_dir / HISTORY_FILE, exc.history)
+            write_json(output_dir / METRICS_FILE, result)
+            log.warning("run diverged: %s", exc)
+            return result
+        result.update(epochs_trained=outcome.epochs_trained, best_epoch=outcome.best_epoch, stopped_early=outcome.stopped_early,
+                      train_seconds=outcome.seconds)
+        figures, mu, logvar, recon = evaluate_run(model, prepared, experiment)
+        result.update(figures)
+        result["status"] = "ok"
+        write_history(output_dir / HISTORY_FILE, outcome.history)
+        write_latents(output_dir / LATENTS_FILE, mu, logvar, data.patient_ids)
+        save_checkpoint(output_dir / CHECKPOINT_FILE, model, args, prepared.normalizer, config)
+        write_plots(output_dir / "plots", outcome.history, result, prepared, recon, experiment)
+        result["seconds"] = time.perf_counter() - started
+        write_json(output_dir / METRICS_FILE, result)
+        return result
+    except VaelabError as exc:
+        result["error"] = str(exc)
+        try:
+            write_json(output_dir / METRICS_FILE, result)
+        except VaelabError:
+            pass  # the output directory itself is the problem; the error says so
+        raise
+
+
+def write_plots(plot_dir: Path, history: list[dict], result: dict, prepared: PreparedData, recon, experiment: ExperimentConfig) -> None:
+    history_df = pd.DataFrame(history)
+    plots.plot_training_curves(history_df, plot_dir / "training_curves.png", recon_unit="MSE (normalized)")
+    plots.plot_kl_per_dim(result["kl_per_dim"], plot_dir / "kl_per_dim.png", threshold=experiment.loss.free_bits)
+    plots.plot_latent_spread(result["latent_spread_per_dim"], plot_dir / "latent_spread.png")
+    va, data = prepared.val_idx, prepared.data
+    n = min(experiment.eval.n_plot_patients, len(va))
+    plots.plot_reconstructions(
+        data.values[va][:n], prepared.normalizer.inverse(recon[:n]), data.masks[va][:n], data.vitals,
+        data.patient_ids[va][:n], plot_dir / "reconstructions.png", n_patients=n,
+    )
+
+
+def summary_line(result: dict) -> str:
+    """One line for the console and the sweep log."""
+    if result["status"] != "ok":
+        return f"status={result['status']} {result.get('error', '')}"
+    return (
+        f"status=ok kl={result['kl']:.2f} nats active_units={result['active_units']}/{result['latent_dim']} "
+        f"latent_spread={result['latent_spread']:.3f} mi={result['mi']:.2f} recon_mse={result['recon_mse']:.4f} "
+        f"epochs={result['epochs_trained']} train_seconds={result['train_seconds']:.1f}"
+    )

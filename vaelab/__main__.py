@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from .config import register_configs, validate
@@ -19,8 +19,6 @@ log = logging.getLogger("vaelab")
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 
-if not OmegaConf.has_resolver("vaelab_pid"):
-    OmegaConf.register_new_resolver("vaelab_pid", lambda: os.getpid())
 register_configs()
 
 
@@ -34,6 +32,9 @@ def app(cfg: DictConfig):
         print(f"vaelab: error: {exc}", file=sys.stderr)
         sys.exit(2)
     log.info("%s -> %s", summary_line(result), output_dir)
+    if result["status"] == "diverged" and HydraConfig.get().mode == RunMode.RUN:
+        print(f"vaelab: {result['error']} (recorded in {output_dir / 'metrics.json'})", file=sys.stderr)
+        sys.exit(3)
     return result
 
 

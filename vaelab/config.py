@@ -10,6 +10,7 @@ The YAML files under ``conf/<group>/<name>.yaml`` extend the schema stored here 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -187,7 +188,10 @@ MODEL_TYPES = {"multiscale": "multiscale_conv1d", "lstm": "lstm"}
 
 
 def register_configs() -> None:
-    """Store the top-level schema and each group's schema as ``<group>/base_<name>``."""
+    """Store the top-level schema and each group's schema as ``<group>/base_<name>``; add the
+    ``vaelab_pid`` resolver that keeps run directories of simultaneous starts apart."""
+    if not OmegaConf.has_resolver("vaelab_pid"):
+        OmegaConf.register_new_resolver("vaelab_pid", lambda: os.getpid())
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=ExperimentConfig)
     for group, schemas in GROUP_SCHEMAS.items():

@@ -1,0 +1,57 @@
+import pytest
+
+from vaelab.config import LSTMModelConfig, MultiscaleModelConfig, SyntheticDataConfig, H5DataConfig, validate
+from vaelab.errors import VaelabError
+
+
+def test_defaults_are_the_users_plan(compose_config):
+    e = validate(compose_config())
+    assert isinstance(e.model, MultiscaleModelConfig) and isinstance(e.data, SyntheticDataConfig)
+    assert (e.model.latent_dim, e.model.base_channels) == (32, 64)
+    assert (e.loss.beta, e.loss.free_bits, e.loss.free_bits_mode) == (0.5, 2.0, "batch")
+    assert (e.schedule.kind, e.schedule.warmup_epochs, e.schedule.cycle_epochs) == ("cyclical", 30, 40)
+    assert (e.trainer.epochs, e.trainer.batch_size, e.trainer.patience, e.trainer.lr) == (150, 64, 30, 1e-3)
+
+
+def test_the_users_command_line_composes(compose_config):
+    e = validate(compose_config(["model=multiscale", "loss.free_bits=2.0"]))
+    assert e.loss.free_bits == 2.0 and isinstance(e.model, MultiscaleModelConfig)
+
+
+def test_groups_switch(compose_config):
+    e = validate(compose_config(["model=lstm", "schedule=linear", "data=h5", "data.path=/x.h5", "trainer=debug"]))
+    assert isinstance(e.model, LSTMModelConfig) and e.model.hidden_dim == 128 and e.model.n_layers == 2
+    assert e.schedule.kind == "linear"
+    assert isinstance(e.data, H5DataConfig) and e.data.path == "/x.h5"
+    assert e.trainer.epochs < 10
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("loss.beta=-1", "config loss.beta: must be >= 0, got -1.0"),
+        ("loss.free_bits=-0.5", "config loss.free_bits: must be >= 0"),
+        ("loss.free_bits_mode=dims", "config loss.free_bits_mode: must be one of batch, sample"),
+        ("schedule.cycle_epochs=10", "config schedule.cycle_epochs: (10) is shorter than schedule.warmup_epochs (30)"),
+        ("trainer.lr=0", "config trainer.lr: must be > 0"),
+        ("trainer.batch_size=0", "config trainer.batch_size: must be >= 1"),
+        ("model.dropout=1.5", "config model.dropout: must be in [0, 1)"),
+        ("data.seq_len=12", "config data.seq_len: must be >= 24 hours"),
+        ("data.val_fraction=1.0", "config data.val_fraction: must be between 0 and 1"),
+        ("+data.vitals=[HR,GLUCOSE]", "config data.vitals: unknown vital 'GLUCOSE'"),
+    ],
+)
+def test_out_of_range_values_fail_with_one_line_naming_the_key(compose_config, override, message):
+    with pytest.raises(VaelabError) as err:
+        validate(compose_config([override]))
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_misspelt_key_and_wrong_type_are_refused_at_composition(compose_config):
+    from hydra.errors import ConfigCompositionException
+
+    with pytest.raises(ConfigCompositionException, match="fre_bits"):
+        compose_config(["loss.fre_bits=1"])
+    with pytest.raises(ConfigCompositionException, match="beta"):
+        compose_config(["loss.beta=lots"])

@@ -164,7 +164,7 @@ def test_latent_summary_has_exact_keys_and_is_json_serialisable():
     logvar = np.concatenate([np.full((100, 2), -2.0), np.zeros((100, 2))], axis=1)
     summary = latent_summary(mu, logvar, mi_batch_size=64)
     assert set(summary) == {
-        "kl", "kl_per_dim", "active_units", "latent_dim", "latent_spread",
+        "kl", "kl_per_latent_dim", "kl_per_dim", "active_units", "latent_dim", "latent_spread",
         "latent_spread_per_dim", "mi", "mi_batch_size",
     }
     json.dumps(summary)
@@ -172,6 +172,7 @@ def test_latent_summary_has_exact_keys_and_is_json_serialisable():
     assert summary["active_units"] == 2
     assert summary["mi_batch_size"] == 64
     assert summary["kl"] == pytest.approx(total_kl(mu, logvar))
+    assert summary["kl_per_latent_dim"] == pytest.approx(total_kl(mu, logvar) / 4)
     assert summary["kl_per_dim"][2:] == [0.0, 0.0]
     assert summary["latent_spread"] == pytest.approx(latent_spread(mu))
     assert summary["mi"] == pytest.approx(mutual_information(mu, logvar, batch_size=64))

@@ -163,6 +163,36 @@ class EvalConfig:
 
 
 @dataclass
+class SweepConfig:
+    """How a sweep scores runs (read by the task function and vaelab's Optuna sweeper).
+
+    Objectives are metrics.json keys with directions. ``max_metrics`` / ``min_metrics`` are
+    constraints: a run outside them is not a failure, but its objectives are replaced by the
+    worst-possible finite ``penalty`` so it never joins the Pareto front. The default caps the true
+    KL per latent dimension: a plain autoencoder (beta -> 0) buys a huge KL with vanishing posterior
+    variance, and must not win on "KL" while reconstruction is an objective too.
+    """
+
+    objectives: list[str] = field(default_factory=lambda: ["kl", "latent_spread", "recon_mse"])
+    directions: list[str] = field(default_factory=lambda: ["maximize", "maximize", "minimize"])
+    max_metrics: dict[str, float] = field(default_factory=lambda: {"kl_per_latent_dim": 5.0})
+    min_metrics: dict[str, float] = field(default_factory=dict)
+    penalty: float = 1.0e6
+    heartbeat_seconds: int = 10  # a running trial's sweep process proves it is alive this often
+    stale_after_seconds: int = 60  # a running trial silent this long belongs to a killed process: FAIL
+    report: bool = True  # write the sweep report (table + plots) when the sweep ends
+
+    def __post_init__(self) -> None:
+        _check(len(self.objectives) >= 1, "sweep.objectives", "name at least one metric")
+        _check(len(self.objectives) == len(self.directions), "sweep.directions", f"needs one direction per objective ({len(self.objectives)})")
+        for d in self.directions:
+            _check(d in ("maximize", "minimize"), "sweep.directions", f"must be maximize or minimize, got {d!r}")
+        _check(self.penalty > 0, "sweep.penalty", f"must be > 0, got {self.penalty}")
+        _check(self.heartbeat_seconds >= 1, "sweep.heartbeat_seconds", f"must be >= 1, got {self.heartbeat_seconds}")
+        _check(self.stale_after_seconds > self.heartbeat_seconds, "sweep.stale_after_seconds", "must exceed sweep.heartbeat_seconds")
+
+
+@dataclass
 class ExperimentConfig:
     data: Any = MISSING
     model: Any = MISSING
@@ -170,8 +200,10 @@ class ExperimentConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
     seed: int = 0
     quiet: bool = False  # no progress bar, only the final summary line
+    sweep_trial: Optional[int] = None  # set by vaelab's Optuna sweeper: the trial this run is
 
     def beta_schedule(self) -> BetaSchedule:
         return BetaSchedule(self.loss.beta, self.schedule.kind, self.schedule.warmup_epochs, self.schedule.cycle_epochs)
@@ -191,7 +223,8 @@ def register_configs() -> None:
     """Store the top-level schema and each group's schema as ``<group>/base_<name>``; add the
     ``vaelab_pid`` resolver that keeps run directories of simultaneous starts apart."""
     if not OmegaConf.has_resolver("vaelab_pid"):
-        OmegaConf.register_new_resolver("vaelab_pid", lambda: os.getpid())
+        # cached, so every job of a sweep (even in launcher subprocesses) resolves the same directory
+        OmegaConf.register_new_resolver("vaelab_pid", lambda: os.getpid(), use_cache=True)
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=ExperimentConfig)
     for group, schemas in GROUP_SCHEMAS.items():

@@ -163,7 +163,7 @@ def branch_mse(branch_recons: list[np.ndarray], target: np.ndarray, mask: np.nda
 def latent_summary(mu: np.ndarray, logvar: np.ndarray, threshold: float = 0.01, mi_batch_size: int = 256) -> dict:
     """All collapse metrics in one JSON-serialisable dict (used by the trainer and the run outputs).
 
-    Keys: ``kl``, ``kl_per_dim``, ``active_units``, ``latent_dim``, ``latent_spread``,
+    Keys: ``kl``, ``kl_per_latent_dim`` (kl / latent_dim), ``kl_per_dim``, ``active_units``, ``latent_dim``, ``latent_spread``,
     ``latent_spread_per_dim``, ``mi``, ``mi_batch_size``. ``mi_batch_size`` is the batch the MI
     was actually computed on -- ``min(mi_batch_size, patients)`` -- since it bounds the MI.
     """
@@ -172,6 +172,7 @@ def latent_summary(mu: np.ndarray, logvar: np.ndarray, threshold: float = 0.01, 
     spread_dims = latent_spread_per_dim(mu)
     return {
         "kl": float(np.sum(kl_dims)),
+        "kl_per_latent_dim": float(np.mean(kl_dims)),
         "kl_per_dim": [float(v) for v in kl_dims],
         "active_units": active_units(mu, threshold),
         "latent_dim": int(mu.shape[1]),

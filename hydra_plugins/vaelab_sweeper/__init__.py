@@ -1,0 +1,1 @@
+"""Hydra discovers plugins only under the ``hydra_plugins`` namespace; this is vaelab's."""

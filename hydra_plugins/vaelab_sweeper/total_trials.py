@@ -1,0 +1,19 @@
+"""Shim that lets Hydra load vaelab's Optuna sweeper (the code lives in vaelab/sweeper.py).
+
+Kept import-light: Hydra imports every plugin module at start-up, and optuna costs seconds.
+"""
+
+from hydra.plugins.sweeper import Sweeper
+
+
+class TotalTrialsOptunaSweeper(Sweeper):
+    def __init__(self, **kwargs) -> None:
+        from vaelab.sweeper import TotalTrialsImpl
+
+        self.sweeper = TotalTrialsImpl(**kwargs)
+
+    def setup(self, *, hydra_context, task_function, config) -> None:
+        self.sweeper.setup(hydra_context=hydra_context, task_function=task_function, config=config)
+
+    def sweep(self, arguments):
+        return self.sweeper.sweep(arguments)

@@ -128,7 +128,8 @@ def test_kl_per_dim_matrix_lines_up_with_the_table(runs):
     df = load_runs(runs["sweep"])
     matrix, labels = load_kl_per_dim(df)
     assert matrix.shape == (2, 4) and np.isfinite(matrix).all() and labels == ["0", "1"]
-    matrix, labels = load_kl_per_dim([runs["sweep"] / "0", runs["single"], runs["root"] / "nothing-here"])
+    with pytest.warns(UserWarning, match="nothing-here"):
+        matrix, labels = load_kl_per_dim([runs["sweep"] / "0", runs["single"], runs["root"] / "nothing-here"])
     assert matrix.shape == (3, 4) and np.isnan(matrix[2]).all()
 
 
@@ -243,10 +244,12 @@ def test_cli_prints_a_table_and_writes_a_csv(runs, tmp_path, capsys):
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
+    """VaelabError -> one line on stderr and exit status 2 (``python -m vaelab.results`` exits with main's value)."""
     assert main([str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("vaelab: error:") and "missing" in err
-    proc = subprocess.run([sys.executable, "-m", "vaelab.results", "--storage", f"sqlite:///{tmp_path}/none.db"],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2 and proc.stderr.startswith("vaelab: error:") and "Traceback" not in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1
+    assert err.startswith("vaelab: error:") and "missing" in err and len(err.strip().splitlines()) == 1
+    assert main(["--storage", f"sqlite:///{tmp_path}/none.db"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("vaelab: error:") and "none.db" in err and "Traceback" not in err
+    assert main([str(tmp_path), "--sort", "kl"]) == 2  # an empty directory: no runs
+    assert "no runs" in capsys.readouterr().err

@@ -27,7 +27,8 @@ from vaelab.errors import VaelabError
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_TARBALL = Path(
-    os.environ.get("VAELAB_PHYSIONET2019") or Path(__file__).resolve().parents[2] / "shared/data/physionet2019_setA.tar.gz"
+    os.environ.get("VAELAB_PHYSIONET2019")
+    or Path(__file__).resolve().parents[2] / "shared/data/physionet2019_setA.tar.gz"
 )
 
 # The real header of every set-A file, in the real column order.
@@ -186,7 +187,8 @@ def test_longer_window_and_min_hours(tmp_path):
 
 def test_directory_and_tar_give_identical_files(tmp_path):
     out_dir = import_physionet2019(write_dir(tmp_path / "psv"), tmp_path / "a.h5", seq_len=T, progress=False)
-    tar = write_tar(tmp_path / "set.tar.gz", extra={"training_setA/._p000001.psv": b"\x00\x05junk"})  # macOS resource fork
+    resource_fork = {"training_setA/._p000001.psv": b"\x00\x05junk"}  # macOS tar adds these; skipped
+    tar = write_tar(tmp_path / "set.tar.gz", extra=resource_fork)
     out_tar = import_physionet2019(tar, tmp_path / "b.h5", seq_len=T, progress=False)
     a, b = read_layer2(out_dir), read_layer2(out_tar)
     np.testing.assert_array_equal(a.values, b.values)

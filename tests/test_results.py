@@ -243,6 +243,16 @@ def test_cli_prints_a_table_and_writes_a_csv(runs, tmp_path, capsys):
     assert [float(l.split()[-2]) for l in lines[1:]] == [0.1, 1.0]
 
 
+def test_cli_shows_a_study_alone(tmp_path, capsys):
+    url = study_storage(tmp_path / "optuna.db")
+    assert main(["--storage", url, "--objectives", "kl:max", "recon_mse:min"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["pareto", "number", "state"] and {"loss.beta", "kl", "recon_mse"} <= set(lines[0].split())
+    # trial 2 (kl 3, recon 0.3) dominates trial 0 (kl 1, recon 0.5); FAIL and RUNNING trials sort last
+    assert lines[1].split()[:3] == ["*", "2", "COMPLETE"] and lines[2].split()[:2] == ["0", "COMPLETE"]
+    assert len(lines) == 5
+
+
 def test_cli_errors_are_one_line(tmp_path, capsys):
     """VaelabError -> one line on stderr and exit status 2 (``python -m vaelab.results`` exits with main's value)."""
     assert main([str(tmp_path / "missing")]) == 2

@@ -140,6 +140,7 @@ class TrainerConfig:
     lr: float = 1e-3
     patience: int = 30
     threads: Optional[int] = None  # torch intra-op threads; null = torch's default (all cores)
+    resume: bool = True  # continue from <run dir>/train_state.pt when it exists (same config)
 
     def __post_init__(self) -> None:
         for key in ("epochs", "batch_size", "patience"):

@@ -12,6 +12,7 @@ metrics are flattened with dots. A sweep's Optuna study is a second table that j
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -58,7 +59,10 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def find_run_dirs(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Path]:
-    """Every directory under ``paths`` (a path may itself be a run) holding a metrics.json, sorted."""
+    """Every directory under ``paths`` (a path may itself be a run) holding a metrics.json, sorted.
+
+    A path that does not exist is an error rather than an empty result: it is almost always a typo.
+    """
     found: set[Path] = set()
     for path in _as_paths(paths):
         if not path.exists():
@@ -210,9 +214,7 @@ def _read_yaml(path: Path, required: bool, default=None):
 
 def _parse_overrides(lines: list) -> dict:
     """{dotted key: Override} for the run's task overrides, ``+``/``++``/``~`` dropped, hydra.* left out."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    parser = OverridesParser.create()
+    parser = _override_parser()
     out = {}
     for line in lines:
         try:
@@ -224,6 +226,13 @@ def _parse_overrides(lines: list) -> dict:
             continue
         out[key] = override
     return out
+
+
+@functools.lru_cache(maxsize=1)
+def _override_parser():
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create()
 
 
 def _param_value(key: str, config: dict, choices: dict, override):
@@ -325,6 +334,10 @@ def load_study(storage: str, study_name: str | None = None) -> pd.DataFrame:
     except Exception as exc:  # SQLAlchemy/driver/Optuna errors: a bad URL, an unreachable server, not an Optuna DB
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise VaelabError(f"{storage}: cannot read Optuna storage ({type(exc).__name__}: {message})") from None
+    finally:
+        engine = getattr(locals().get("rdb"), "engine", None)
+        if engine is not None:
+            engine.dispose()  # release the database file / connection now, not at garbage collection
 
     if isinstance(names_attr, list) and len(names_attr) == n_objectives and all(isinstance(n, str) for n in names_attr):
         objectives = list(names_attr)
@@ -543,9 +556,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            df = build_table(args)
-        for w in caught:
-            print(f"vaelab: warning: {w.message}", file=sys.stderr)
+            try:
+                df = build_table(args)
+            finally:  # skipped runs are reported even when nothing is left to show
+                for w in caught:
+                    if type(w.message) is UserWarning:  # ours; library deprecation noise stays out
+                        print(f"vaelab: warning: {w.message}", file=sys.stderr)
         if args.columns:
             columns = [c.strip() for c in args.columns.split(",") if c.strip()]
             unknown = [c for c in columns if c not in df.columns]

@@ -7,6 +7,7 @@ or fails still leaves a complete metrics.json saying so.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -35,6 +36,17 @@ log = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.csv"
+TRAIN_STATE_FILE = "train_state.pt"
+
+
+def training_fingerprint(experiment: ExperimentConfig) -> str:
+    """What decides the training trajectory; a saved state is resumed only under the same one."""
+    plain = asdict(experiment)
+    for key in ("quiet", "sweep", "eval", "sweep_trial"):
+        plain.pop(key, None)
+    for key in ("threads", "resume"):
+        plain["trainer"].pop(key, None)
+    return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def load_data(cfg) -> Layer2Data:
@@ -136,7 +148,11 @@ def run(experiment: ExperimentConfig, output_dir: str | Path, config: dict | Non
         train_config = TrainConfig(t.epochs, t.batch_size, t.lr, t.patience, experiment.seed, t.threads, progress=not experiment.quiet)
         tr, va = prepared.train_idx, prepared.val_idx
         try:
-            outcome = train(model, loss_fn, prepared.x[tr], prepared.masks[tr], prepared.x[va], prepared.masks[va], train_config)
+            state_path = output_dir / TRAIN_STATE_FILE
+            if not t.resume:
+                state_path.unlink(missing_ok=True)
+            outcome = train(model, loss_fn, prepared.x[tr], prepared.masks[tr], prepared.x[va], prepared.masks[va], train_config,
+                            state_path=state_path, fingerprint=training_fingerprint(experiment))
         except TrainingDiverged as exc:
             result.update(status="diverged", error=str(exc), diverged_epoch=exc.epoch, epochs_trained=len(exc.history),
                           train_seconds=time.perf_counter() - started)

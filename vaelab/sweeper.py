@@ -133,8 +133,10 @@ class TotalTrialsImpl(OptunaSweeperImpl):
         if sweep_cfg is not None and sweep_cfg.report:
             from .report import write_sweep_report
 
-            with contextlib.suppress(Exception):
-                write_sweep_report(Path(self.config.hydra.sweep.dir))
+            try:
+                write_sweep_report(Path(str(self.config.hydra.sweep.dir)))
+            except Exception as exc:  # noqa: BLE001 - a report problem must not fail a finished sweep
+                log.warning("Sweep report not written: %s", exc)
 
     def _drop_surplus(self, study: optuna.Study, trials: list) -> list:
         """Workers racing for the last trials: keep the budget's first trials, FAIL the rest unrun."""

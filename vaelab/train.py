@@ -10,11 +10,13 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .atomic import atomic_path
 from .data.tensors import batch_indices
 from .errors import VaelabError
 from .losses import VAELoss
@@ -115,6 +117,24 @@ def evaluate(model: VAEBase, loss_fn: VAELoss, x: np.ndarray, mask: np.ndarray, 
     return figures
 
 
+def _save_state(path: Path, state: dict) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def _load_state(path: Path, fingerprint: str) -> dict | None:
+    """The saved training state at ``path`` if it belongs to this configuration, else an error."""
+    if not path.exists():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - a truncated or foreign file
+        raise VaelabError(f"{path}: cannot resume from this training state ({str(exc).splitlines()[0]}); delete it or set trainer.resume=false") from None
+    if state.get("fingerprint") != fingerprint:
+        raise VaelabError(f"{path}: written by a different configuration; use another output directory or trainer.resume=false")
+    return state
+
+
 def train(
     model: VAEBase,
     loss_fn: VAELoss,
@@ -123,11 +143,18 @@ def train(
     x_val: np.ndarray,
     mask_val: np.ndarray,
     config: TrainConfig | None = None,
+    state_path: Path | None = None,
+    fingerprint: str = "",
 ) -> TrainResult:
     """Train in place; the model ends with its best validation weights.
 
     Inputs are normalized (N, T, V) arrays with 0 where unobserved, and their masks.
     Raises TrainingDiverged as soon as a training loss is NaN or Inf.
+
+    With ``state_path``, the whole training state (weights, best weights, Adam, history, early
+    stopping, torch and numpy random states) is written there atomically after every epoch, and
+    an existing state with the same ``fingerprint`` is continued: a run killed mid-training and
+    resumed ends exactly as an uninterrupted one (deterministic on CPU).
     """
     config = config or TrainConfig()
     if config.threads:
@@ -139,10 +166,20 @@ def train(
 
     history: list[dict] = []
     best_loss, best_epoch, best_state = float("inf"), 0, copy.deepcopy(model.state_dict())
-    started = time.perf_counter()
-    bar = tqdm(range(config.epochs), desc="training", unit="epoch", disable=not config.progress, leave=False)
-    stopped_early = False
-    for epoch in bar:
+    stopped_early, first_epoch, seconds_before = False, 0, 0.0
+    saved = _load_state(state_path, fingerprint) if state_path is not None else None
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        best_state, best_loss, best_epoch = saved["best_model"], saved["best_loss"], saved["best_epoch"]
+        history, stopped_early, seconds_before = saved["history"], saved["stopped_early"], saved["seconds"]
+        torch.set_rng_state(saved["torch_rng"])
+        rng.bit_generator.state = saved["numpy_rng"]
+        first_epoch = len(history)
+    started = time.perf_counter() - seconds_before
+    bar = tqdm(range(first_epoch, config.epochs), desc="training", unit="epoch", disable=not config.progress, leave=False,
+               initial=first_epoch, total=config.epochs)
+    for epoch in ([] if stopped_early else bar):
         epoch_start = time.perf_counter()
         beta = loss_fn.get_beta(epoch)
         model.train()
@@ -178,8 +215,15 @@ def train(
         if val["loss"] < best_loss:
             best_loss, best_epoch, best_state = val["loss"], epoch, copy.deepcopy(model.state_dict())
         bar.set_postfix(recon=f"{val['recon']:.3f}", kl=f"{val['kl']:.1f}", au=val["active_units"], beta=f"{beta:.2f}")
-        if epoch - best_epoch >= config.patience:
-            stopped_early = True
+        stopped_early = epoch - best_epoch >= config.patience
+        if state_path is not None:
+            _save_state(state_path, {
+                "fingerprint": fingerprint, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "best_model": best_state, "best_loss": best_loss, "best_epoch": best_epoch, "history": history,
+                "stopped_early": stopped_early, "seconds": time.perf_counter() - started,
+                "torch_rng": torch.get_rng_state(), "numpy_rng": rng.bit_generator.state,
+            })
+        if stopped_early:
             break
     bar.close()
     model.load_state_dict(best_state)

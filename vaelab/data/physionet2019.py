@@ -326,7 +326,8 @@ def _iter_tar(source: Path, progress: bool) -> Iterator[tuple[str, bytes]]:
                         yield f"{source}/{member.name}", tf.extractfile(member).read()
     except tarfile.ReadError as e:
         if n_members == 0:
-            raise VaelabError(f"{source}: neither a directory of .psv files nor a tar archive ({_one_line(e)})") from None
+            problem = f"neither a directory of .psv files nor a tar archive ({_one_line(e)})"
+            raise VaelabError(f"{source}: {problem}") from None
         raise VaelabError(f"{source}: tar archive is truncated or corrupt ({_one_line(e)})") from None
     except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
         raise VaelabError(f"{source}: tar archive is truncated or corrupt ({_one_line(e)})") from None
@@ -447,7 +448,8 @@ def _build(files, table, counts, seq_len, min_hours, source) -> tuple[Layer2Data
         f = files[file_of_row[r]]
         k = r - starts[file_of_row[r]]
         raise VaelabError(
-            f"{f.name}: line {_line_of(f, k)}: ICULOS {iculos[r]:g} does not increase (previous row has {iculos[r - 1]:g})"
+            f"{f.name}: line {_line_of(f, k)}: ICULOS {iculos[r]:g} does not increase "
+            f"(previous row has {iculos[r - 1]:g})"
         )
 
     # Stay-level labels over all rows.

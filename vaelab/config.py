@@ -69,6 +69,20 @@ class H5DataConfig(DataConfig):
 
 
 @dataclass
+class PhysioNet2019DataConfig(DataConfig):
+    name: str = "physionet2019"
+    source: str = MISSING  # a directory of .psv files or the challenge .tar.gz, read as is
+    seq_len: int = 48  # the first hours of each stay (aligned on ICULOS); shorter stays are padded with mask 0
+    min_hours: int = 0  # drop stays with fewer rows
+    cache_dir: Optional[str] = None  # where the imported Layer-2 file is cached (default ~/.cache/vaelab/physionet2019)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(self.seq_len >= 24, "data.seq_len", f"must be >= 24 hours, got {self.seq_len}")
+        _check(self.min_hours >= 0, "data.min_hours", f"must be >= 0, got {self.min_hours}")
+
+
+@dataclass
 class ModelConfig:
     name: str = MISSING
     latent_dim: int = 32
@@ -156,6 +170,8 @@ class EvalConfig:
     mi_batch_size: int = 256  # MI is bounded by log(batch): fixed and reported
     probe_seed: int = 0
     pca_components: int = 8  # the PCA baseline of the factor probe
+    probe_label: str = "sepsis"  # the binary label (data's labels/ group) of the downstream probe
+    probe_test_fraction: float = 0.3
     n_plot_patients: int = 3
 
     def __post_init__(self) -> None:
@@ -211,7 +227,7 @@ class ExperimentConfig:
 
 
 GROUP_SCHEMAS = {
-    "data": {"synthetic": SyntheticDataConfig, "h5": H5DataConfig},
+    "data": {"synthetic": SyntheticDataConfig, "h5": H5DataConfig, "physionet2019": PhysioNet2019DataConfig},
     "model": {"multiscale": MultiscaleModelConfig, "lstm": LSTMModelConfig},
     "loss": {"vae": LossConfig},
     "schedule": {"cyclical": ScheduleConfig, "linear": ScheduleConfig, "constant": ScheduleConfig},

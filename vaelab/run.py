@@ -22,14 +22,15 @@ from . import plots
 from .atomic import atomic_path
 from .builder import PreparedData, build_loss, prepare_data
 from .checkpoint import CHECKPOINT_FILE, save_checkpoint
-from .config import MODEL_TYPES, ExperimentConfig, H5DataConfig, SyntheticDataConfig
+from .config import MODEL_TYPES, ExperimentConfig, H5DataConfig, PhysioNet2019DataConfig, SyntheticDataConfig
 from .data.latents import LATENTS_FILE, write_latents
 from .data.layer2 import Layer2Data, read_layer2
+from .data.physionet2019 import import_physionet2019
 from .data.synthetic import generate_synthetic
 from .errors import VaelabError
 from .models import build_model
 from .models.multiscale import BRANCHES
-from .probes import factor_r2, pca_embeddings
+from .probes import classification_probe, factor_r2, pca_embeddings, summary_statistics
 from .train import TrainConfig, TrainingDiverged, encode_posterior, reconstruct, seed_everything, train
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def training_fingerprint(experiment: ExperimentConfig) -> str:
     return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def load_data(cfg) -> Layer2Data:
+def load_data(cfg, progress: bool = False) -> Layer2Data:
     """The data set a config names, restricted to ``data.vitals`` when given."""
     if isinstance(cfg, SyntheticDataConfig):
         vitals = tuple(cfg.vitals) if cfg.vitals else None
@@ -57,6 +58,9 @@ def load_data(cfg) -> Layer2Data:
         return generate_synthetic(n_patients=cfg.n_patients, seq_len=cfg.seq_len, seed=cfg.seed, **kwargs)
     if isinstance(cfg, H5DataConfig):
         return select_vitals(read_layer2(cfg.path), cfg.vitals, cfg.path)
+    if isinstance(cfg, PhysioNet2019DataConfig):
+        path = import_physionet2019(cfg.source, seq_len=cfg.seq_len, min_hours=cfg.min_hours, progress=progress, cache_dir=cfg.cache_dir)
+        return select_vitals(read_layer2(path), cfg.vitals, str(path))
     raise VaelabError(f"config data.name: unknown data source {getattr(cfg, 'name', cfg)!r}")
 
 
@@ -118,7 +122,30 @@ def evaluate_run(model, prepared: PreparedData, experiment: ExperimentConfig) ->
         out["factor_r2"] = factor_r2(mu, data.factors, seed=seed)
         pca = pca_embeddings(prepared.x, prepared.masks, n_components=experiment.eval.pca_components, seed=seed)
         out["factor_r2_pca"] = factor_r2(pca, data.factors, seed=seed)
+    out.update(downstream_probe(mu, data, experiment))
     return out, mu, logvar, recon
+
+
+def downstream_probe(mu: np.ndarray, data: Layer2Data, experiment: ExperimentConfig) -> dict:
+    """Logistic-regression AUROC/AUPRC of ``eval.probe_label`` from the posterior means, beside the
+    same probe on per-vital summary statistics (same seeded split): does the latent beat hand-made
+    features? Empty when the data carries no such label."""
+    label = experiment.eval.probe_label
+    if not data.labels or label not in data.labels:
+        return {}
+    y = np.asarray(data.labels[label], dtype=float)
+    kwargs = {"seed": experiment.eval.probe_seed, "test_fraction": experiment.eval.probe_test_fraction}
+    latent = classification_probe(mu, y, **kwargs)
+    baseline = classification_probe(summary_statistics(data.values, data.masks), y, **kwargs)
+    return {
+        "probe_label": label,
+        "probe_auroc": latent["auroc"],
+        "probe_auprc": latent["auprc"],
+        "probe_baseline_auroc": baseline["auroc"],
+        "probe_baseline_auprc": baseline["auprc"],
+        "probe_positive_rate": latent["positive_rate"],
+        "probe_n_test": latent["n_test"],
+    }
 
 
 def run(experiment: ExperimentConfig, output_dir: str | Path, config: dict | None = None) -> dict:
@@ -132,7 +159,7 @@ def run(experiment: ExperimentConfig, output_dir: str | Path, config: dict | Non
     result: dict = {"status": "failed", "output_dir": str(output_dir)}
     started = time.perf_counter()
     try:
-        data = load_data(experiment.data)
+        data = load_data(experiment.data, progress=not experiment.quiet)
         prepared = prepare_data(data, experiment.data.val_fraction, experiment.seed)
         result.update(n_patients=data.n_patients, n_train=len(prepared.train_idx), n_val=len(prepared.val_idx),
                       seq_len=data.seq_len, vitals=list(data.vitals))

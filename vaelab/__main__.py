@@ -10,6 +10,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from .config import register_configs, validate
 from .errors import VaelabError
@@ -52,7 +53,38 @@ def app(cfg: DictConfig):
     return result
 
 
+def precheck_overrides(argv: list[str]) -> None:
+    """Compose the config once before Hydra does, to report a composition error (misspelt key,
+    wrong type, unknown group option) in one line with exit code 2 instead of Hydra's multi-line
+    report. Sweep overrides (a,b / choice(...)) are left to the sweep."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import ConfigCompositionException, OverrideParseException
+
+    args = [a for a in argv if not a.startswith("-")]
+    if any(a.startswith("-") and a not in ("-m", "--multirun") for a in argv):
+        return  # --cfg, --help, --info ... : Hydra's own business
+    try:
+        parsed = OverridesParser.create().parse_overrides(args)
+    except OverrideParseException:
+        return  # Hydra reports its own syntax errors
+    plain = [o.input_line for o in parsed if not o.is_sweep_override()]
+    try:
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            compose(config_name="config", overrides=plain, return_hydra_config=True)
+    except (ConfigCompositionException, OmegaConfBaseException) as exc:
+        message = str(exc).split("Config search path")[0]
+        lines = [line.strip() for line in message.splitlines() if line.strip() and not line.startswith("To append")]
+        cause = exc.__cause__
+        if cause is not None:
+            lines += [line.strip() for line in str(cause).splitlines()[:1]]
+        text = " ".join(dict.fromkeys(lines)).replace("Available options in", "; available in")
+        print(f"vaelab: error: config: {text}", file=sys.stderr)
+        sys.exit(2)
+
+
 def main() -> None:
+    precheck_overrides(sys.argv[1:])
     app()
 
 

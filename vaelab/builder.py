@@ -16,7 +16,7 @@ from .data.layer2 import Layer2Data, read_layer2
 from .data.tensors import Normalizer, split_patients
 from .errors import VaelabError
 from .losses import MultiScaleVAELoss, VAELoss
-from .models import build_model
+from .models import MODEL_TYPES, build_model
 from .models.base import VAEBase
 from .schedules import BetaSchedule
 from .train import TrainConfig, TrainResult, encode_posterior, seed_everything, train
@@ -43,6 +43,21 @@ def prepare_data(data: Layer2Data, val_fraction: float = 0.2, seed: int = 0) -> 
         )
     normalizer = Normalizer.fit(data.values[train_idx], data.masks[train_idx], data.vitals)
     return PreparedData(data, normalizer, normalizer.transform(data.values, data.masks), data.masks, train_idx, val_idx)
+
+
+MIN_SEQ_LEN = 24  # hours; below one day the daily and multi-day branches have nothing to see
+
+
+def check_fit(prepared: PreparedData, batch_size: int, source: str) -> None:
+    """Refuse data a run cannot learn from, naming the source and the setting to change."""
+    n_train, seq_len = len(prepared.train_idx), prepared.data.seq_len
+    if n_train < batch_size:
+        raise VaelabError(
+            f"{source}: {prepared.data.n_patients} patients leave {n_train} for training, fewer than one batch "
+            f"(trainer.batch_size={batch_size}); lower the batch size or add patients"
+        )
+    if seq_len < MIN_SEQ_LEN:
+        raise VaelabError(f"{source}: sequences of {seq_len} h are shorter than the {MIN_SEQ_LEN} h the models need")
 
 
 def build_loss(
@@ -97,7 +112,8 @@ class VAEBuilder:
         self.cycle_epochs = cycle_epochs
         self.dropout = dropout
         self.seed = seed
-        build_model(model_type, 1, 1)  # fail now, not after loading data, on an unknown model_type
+        if model_type not in MODEL_TYPES:  # fail now, not after loading data
+            raise VaelabError(f"model_type {model_type!r} is unknown; choose one of {', '.join(MODEL_TYPES)}")
 
         self.model: VAEBase | None = None
         self.prepared: PreparedData | None = None
@@ -108,6 +124,7 @@ class VAEBuilder:
     def build(self, epochs: int = 150, batch_size: int = 64, patience: int = 30, learning_rate: float = 1e-3) -> dict[str, np.ndarray]:
         """Train, then return {'mu', 'logvar', 'patient_ids'} for all patients and write vae_latents.h5."""
         self.prepared = prepared = prepare_data(read_layer2(self.layer2_path), seed=self.seed)
+        check_fit(prepared, batch_size, str(self.layer2_path))
         data = prepared.data
         seed_everything(self.seed)
         self.model = build_model(

@@ -20,7 +20,7 @@ import pandas as pd
 from . import metrics as M
 from . import plots
 from .atomic import atomic_path
-from .builder import PreparedData, build_loss, prepare_data
+from .builder import PreparedData, build_loss, check_fit, prepare_data
 from .checkpoint import CHECKPOINT_FILE, save_checkpoint
 from .config import MODEL_TYPES, ExperimentConfig, H5DataConfig, PhysioNet2019DataConfig, SyntheticDataConfig
 from .data.latents import LATENTS_FILE, write_latents
@@ -62,6 +62,11 @@ def load_data(cfg, progress: bool = False) -> Layer2Data:
         path = import_physionet2019(cfg.source, seq_len=cfg.seq_len, min_hours=cfg.min_hours, progress=progress, cache_dir=cfg.cache_dir)
         return select_vitals(read_layer2(path), cfg.vitals, str(path))
     raise VaelabError(f"config data.name: unknown data source {getattr(cfg, 'name', cfg)!r}")
+
+
+def data_source(cfg) -> str:
+    """How errors name the data: its file, or the generator."""
+    return str(getattr(cfg, "path", None) or getattr(cfg, "source", None) or f"data={cfg.name}")
 
 
 def select_vitals(data: Layer2Data, vitals: list[str] | None, source: str) -> Layer2Data:
@@ -161,6 +166,7 @@ def run(experiment: ExperimentConfig, output_dir: str | Path, config: dict | Non
     try:
         data = load_data(experiment.data, progress=not experiment.quiet)
         prepared = prepare_data(data, experiment.data.val_fraction, experiment.seed)
+        check_fit(prepared, experiment.trainer.batch_size, data_source(experiment.data))
         result.update(n_patients=data.n_patients, n_train=len(prepared.train_idx), n_val=len(prepared.val_idx),
                       seq_len=data.seq_len, vitals=list(data.vitals))
         args = model_args(experiment, data)

@@ -12,6 +12,8 @@ samplers, and changes the loop (NOTES.md §2):
 - A job that raises, or returns a non-finite value, becomes a FAIL trial; the sweep goes on.
   It gives up when one process has failed as many trials as the budget without completing any
   (a broken config), or ten times the budget in all.
+- The sampler's random state is derived from (seed, trial number), so a resumed sweep or a
+  second worker does not replay the same start-up trials.
 - Every job gets ``sweep_trial=<trial number>``, so its run directory is ``trial_<number>`` and runs
   join their Optuna trials; the study records the objective names as a user attribute.
 """
@@ -27,6 +29,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+import numpy as np
 import optuna
 from hydra_plugins.hydra_optuna_sweeper._impl import OptunaSweeperImpl, create_params_from_overrides
 from optuna.trial import TrialState
@@ -65,6 +68,19 @@ def heartbeats(storage, trials: Sequence[optuna.trial.Trial], interval: float) -
         thread.join()
 
 
+def seed_for_trial(sampler, base_seed: int | None, number: int) -> None:
+    """Give the sampler a random state derived from (seed, trial number).
+
+    A seeded sampler otherwise replays the same start-up draws in every process: a resumed sweep
+    repeats its first trials and two workers on one study draw identical ones. Per-trial seeds keep
+    a sweep reproducible and its trials distinct. (Optuna 2.10 samplers keep ``_rng``.)
+    """
+    rng = np.random.RandomState((base_seed * 1_000_003 + number) % 2**32) if base_seed is not None else np.random.RandomState()
+    for obj in (sampler, getattr(sampler, "_random_sampler", None)):
+        if obj is not None and hasattr(obj, "_rng"):
+            obj._rng = rng
+
+
 def count_states(study: optuna.Study) -> dict[TrialState, int]:
     counts = {state: 0 for state in TrialState}
     for trial in study.get_trials(deepcopy=False):
@@ -97,6 +113,7 @@ class TotalTrialsImpl(OptunaSweeperImpl):
             study.set_user_attr("objectives", list(sweep_cfg.objectives))
         log.info("Study %s in %s: %d trials wanted in total, directions %s", study.study_name, self.storage, self.n_trials, directions)
 
+        base_seed = self.config.hydra.sweeper.sampler.get("seed")
         failures = completed = 0
         while True:
             if isinstance(storage, optuna.storages.RDBStorage):
@@ -117,7 +134,10 @@ class TotalTrialsImpl(OptunaSweeperImpl):
             trials = self._drop_surplus(study, trials)
             if not trials:
                 continue
-            overrides = self._configure_trials(trials, space, fixed_params)
+            overrides = []
+            for trial in trials:
+                seed_for_trial(self.sampler, base_seed, trial.number)
+                overrides += self._configure_trials([trial], space, fixed_params)
             overrides = [(*params, f"sweep_trial={trial.number}") for params, trial in zip(overrides, trials)]
             with heartbeats(storage, trials, heartbeat_s):
                 returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
@@ -154,7 +174,7 @@ class TotalTrialsImpl(OptunaSweeperImpl):
     def _tell(self, study: optuna.Study, trial, ret, n_objectives: int) -> bool:
         """COMPLETE with the job's finite values, else FAIL; never raises. True when complete."""
         with contextlib.suppress(Exception):
-            trial.set_user_attr("run_dir", str(ret.working_dir or ""))
+            trial.set_user_attr("run_dir", str(ret.hydra_cfg.hydra.runtime.output_dir))
         try:
             value = ret.return_value  # re-raises the job's exception
             values = [float(v) for v in (value if isinstance(value, (list, tuple)) else [value])]

@@ -86,3 +86,19 @@ def test_posterior_and_reconstruction_shapes(prepared):
     recon, branches = reconstruct(model, prepared.x, prepared.masks, batch_size=7)
     assert recon.shape == prepared.x.shape and len(branches) == 4
     assert all(b.shape == prepared.x.shape for b in branches)
+
+
+def test_cuda_is_refused_with_one_line_when_unavailable_and_cpu_accepted():
+    import torch
+
+    from vaelab.errors import VaelabError
+    from vaelab.train import resolve_device
+
+    assert resolve_device("cpu").type == "cpu"
+    with pytest.raises(VaelabError, match="trainer.device: 'tpu9' is not"):
+        resolve_device("tpu9")
+    if not torch.cuda.is_available():
+        with pytest.raises(VaelabError, match="trainer.device=cuda: no CUDA device is available"):
+            TrainConfig(device="cuda")
+    else:  # on a GPU machine the same run trains there
+        assert resolve_device("cuda").type == "cuda"

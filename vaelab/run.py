@@ -178,7 +178,8 @@ def run(experiment: ExperimentConfig, output_dir: str | Path, config: dict | Non
             experiment.schedule.cycle_epochs, experiment.schedule.kind, experiment.loss.free_bits_mode, experiment.loss.branch_weight,
         )
         t = experiment.trainer
-        train_config = TrainConfig(t.epochs, t.batch_size, t.lr, t.patience, experiment.seed, t.threads, progress=not experiment.quiet)
+        train_config = TrainConfig(t.epochs, t.batch_size, t.lr, t.patience, experiment.seed, t.threads,
+                                   progress=not experiment.quiet, device=t.device)
         tr, va = prepared.train_idx, prepared.val_idx
         try:
             state_path = output_dir / TRAIN_STATE_FILE

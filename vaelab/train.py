@@ -43,6 +43,7 @@ class TrainConfig:
     seed: int = 0
     threads: int | None = None  # torch intra-op threads; None leaves torch's default
     progress: bool = True  # a tqdm bar over epochs; off for sweeps and tests
+    device: str = "cpu"  # "cpu", "cuda" or "cuda:N"
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "patience"):
@@ -50,6 +51,24 @@ class TrainConfig:
                 raise VaelabError(f"trainer.{name} must be >= 1, got {getattr(self, name)}")
         if not self.lr > 0:
             raise VaelabError(f"trainer.lr must be > 0, got {self.lr}")
+        resolve_device(self.device)
+
+
+def resolve_device(name: str) -> torch.device:
+    """A torch device by name, refusing CUDA on a machine without it (one clear line)."""
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise VaelabError(f"trainer.device: {name!r} is not a device (use cpu or cuda)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise VaelabError(f"trainer.device={name}: no CUDA device is available here (torch {torch.__version__}); use trainer.device=cpu")
+    if device.type not in ("cpu", "cuda"):
+        raise VaelabError(f"trainer.device: {name!r} is not supported (use cpu or cuda)")
+    return device
+
+
+def _device_of(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
 
 
 @dataclass
@@ -68,19 +87,20 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed)
 
 
-def _as_tensor(array: np.ndarray) -> torch.Tensor:
-    return torch.as_tensor(np.ascontiguousarray(array, dtype=np.float32))
+def _as_tensor(array: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    return torch.as_tensor(np.ascontiguousarray(array, dtype=np.float32)).to(device)
 
 
 @torch.no_grad()
 def encode_posterior(model: VAEBase, x: np.ndarray, mask: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """Posterior means and log-variances (N, latent_dim) in eval mode."""
     model.eval()
+    device = _device_of(model)
     mus, logvars = [], []
     for start in range(0, len(x), batch_size):
-        _, mu, logvar = model.encode(_as_tensor(x[start : start + batch_size]), _as_tensor(mask[start : start + batch_size]))
-        mus.append(mu.numpy())
-        logvars.append(logvar.numpy())
+        _, mu, logvar = model.encode(_as_tensor(x[start : start + batch_size], device), _as_tensor(mask[start : start + batch_size], device))
+        mus.append(mu.cpu().numpy())
+        logvars.append(logvar.cpu().numpy())
     return np.concatenate(mus), np.concatenate(logvars)
 
 
@@ -88,12 +108,13 @@ def encode_posterior(model: VAEBase, x: np.ndarray, mask: np.ndarray, batch_size
 def reconstruct(model: VAEBase, x: np.ndarray, mask: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, list[np.ndarray]]:
     """Reconstruction from the posterior mean (and per-branch outputs, empty for the LSTM)."""
     model.eval()
+    device = _device_of(model)
     recons, branches = [], []
     for start in range(0, len(x), batch_size):
-        _, mu, _ = model.encode(_as_tensor(x[start : start + batch_size]), _as_tensor(mask[start : start + batch_size]))
+        _, mu, _ = model.encode(_as_tensor(x[start : start + batch_size], device), _as_tensor(mask[start : start + batch_size], device))
         recon, parts = model.decode(mu, return_branches=True)
-        recons.append(recon.numpy())
-        branches.append([p.numpy() for p in parts])
+        recons.append(recon.cpu().numpy())
+        branches.append([p.cpu().numpy() for p in parts])
     per_branch = [np.concatenate([b[i] for b in branches]) for i in range(len(branches[0]))]
     return np.concatenate(recons), per_branch
 
@@ -102,16 +123,17 @@ def reconstruct(model: VAEBase, x: np.ndarray, mask: np.ndarray, batch_size: int
 def evaluate(model: VAEBase, loss_fn: VAELoss, x: np.ndarray, mask: np.ndarray, batch_size: int = 256) -> dict:
     """Validation figures at the target beta, decoding the posterior mean."""
     model.eval()
+    device = _device_of(model)
     sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "kl_clamped": 0.0}
     mus = []
     for start in range(0, len(x), batch_size):
-        xb, mb = _as_tensor(x[start : start + batch_size]), _as_tensor(mask[start : start + batch_size])
+        xb, mb = _as_tensor(x[start : start + batch_size], device), _as_tensor(mask[start : start + batch_size], device)
         _, mu, logvar = model.encode(xb, mb)
         recon, branches = model.decode(mu, return_branches=True)
         t = loss_fn.terms(recon, xb, mu, logvar, mb, branches, beta=loss_fn.target_beta)
         for key, value in (("loss", t.total), ("recon", t.recon), ("kl", t.kl), ("kl_clamped", t.kl_clamped)):
             sums[key] += value.item() * len(xb)
-        mus.append(mu.numpy())
+        mus.append(mu.cpu().numpy())
     figures = {k: v / len(x) for k, v in sums.items()}
     figures["active_units"] = int((np.concatenate(mus).var(axis=0) > ACTIVE_UNIT_THRESHOLD).sum())
     return figures
@@ -161,6 +183,8 @@ def train(
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
+    device = resolve_device(config.device)
+    model.to(device)
     x_train_t, mask_train_t = _as_tensor(x_train), _as_tensor(mask_train)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
 
@@ -189,7 +213,7 @@ def train(
             if len(index) < 2 and len(x_train) >= 2:
                 continue  # BatchNorm cannot train on a batch of one
             idx = torch.from_numpy(index)
-            xb, mb = x_train_t[idx], mask_train_t[idx]
+            xb, mb = x_train_t[idx].to(device, non_blocking=True), mask_train_t[idx].to(device, non_blocking=True)
             recon, mu, logvar, branches = model(xb, mb, return_branches=True)
             t = loss_fn.terms(recon, xb, mu, logvar, mb, branches, beta=beta)
             if not torch.isfinite(t.total):

@@ -26,10 +26,15 @@ from vaelab.data.physionet2019 import (
 from vaelab.errors import VaelabError
 
 REPO = Path(__file__).resolve().parents[1]
-REAL_TARBALL = Path(
-    os.environ.get("VAELAB_PHYSIONET2019")
-    or Path(__file__).resolve().parents[2] / "shared/data/physionet2019_setA.tar.gz"
-)
+def _real_tarball() -> Path:
+    """$VAELAB_PHYSIONET2019, else shared/ beside the checkout, else the workplace's /work/shared."""
+    if os.environ.get("VAELAB_PHYSIONET2019"):
+        return Path(os.environ["VAELAB_PHYSIONET2019"])
+    candidates = [REPO.parent / "shared/data/physionet2019_setA.tar.gz", Path("/work/shared/data/physionet2019_setA.tar.gz")]
+    return next((c for c in candidates if c.is_file()), candidates[0])
+
+
+REAL_TARBALL = _real_tarball()
 
 # The real header of every set-A file, in the real column order.
 HEADER = (

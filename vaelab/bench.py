@@ -1,0 +1,370 @@
+"""``python -m vaelab.bench``: vaelab's multi-scale VAE against the plan's original, side by side.
+
+For each base_channels it measures, in one process and interleaved so that other load on the
+machine hits both models alike:
+
+- training throughput: sequences/s of forward (with branch outputs) + ``MultiScaleVAELoss`` +
+  backward + Adam step, train mode, at ``--batch-size``;
+- inference throughput: sequences/s of encoding posterior means (eval mode, no_grad) at
+  ``--infer-batch-size`` (``encode_posterior``'s batch);
+- forward FLOPs per sequence (``torch.utils.flop_counter.FlopCounterMode``: convolutions and
+  matmuls; normalisation and element-wise ops are not counted) and the fraction of the CPU's
+  peak that training reaches, taking training FLOPs = 3 x forward FLOPs;
+- parameters.
+
+Each figure is the median over ``--repeats`` repetitions of ``--steps`` steps, after
+``--warmup`` steps per model; the order of the two models alternates between repetitions.
+Ratios are vaelab / plan. A quality check (``--no-quality`` skips it) trains both models the
+same way on the same synthetic data and reports validation reconstruction, true KL and active
+units, so a speed-up is never bought with quality.
+
+``--json OUT`` writes every number of the table (atomically); ``--quick`` is a seconds-long
+smoke run; ``--profile CHANNELS`` prints instead the top ops of one training step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from .atomic import atomic_path
+from .builder import prepare_data
+from .data.synthetic import generate_synthetic
+from .losses import MultiScaleVAELoss, masked_mse
+from .models.base import VAEBase
+from .models.multiscale import MultiScaleConv1DVAE
+from .models.plan_baseline import PlanMultiScaleConv1DVAE
+from .train import TrainConfig, evaluate, reconstruct, seed_everything, train
+
+MODELS: dict[str, type[VAEBase]] = {"plan": PlanMultiScaleConv1DVAE, "vaelab": MultiScaleConv1DVAE}
+INPUT_DIM = 7
+LATENT_DIM = 32
+DROPOUT = 0.2
+# The quality check's loss: the plan's settings with a short schedule so 15 epochs see a full cycle.
+QUALITY_LOSS = dict(beta=0.5, free_bits=2.0, warmup_epochs=5, cycle_epochs=10)
+QUICK = dict(channels=[8], batch_size=8, infer_batch_size=8, seq_len=96, repeats=1, steps=1, warmup=1, quality=False)
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (or the platform's word for it)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def machine_header(threads: int) -> dict:
+    """What the numbers depend on: torch, threads, CPU, load (other jobs), date."""
+    try:
+        load = [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        load = None
+    return {
+        "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "threads": threads,
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu_model(),
+        "loadavg": load,
+    }
+
+
+def build(name: str, channels: int, seq_len: int, seed: int = 0) -> VAEBase:
+    seed_everything(seed)
+    return MODELS[name](INPUT_DIM, seq_len, LATENT_DIM, channels, DROPOUT)
+
+
+def n_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def fake_batch(batch_size: int, seq_len: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalized-looking values with 0 where unobserved (about 30 % missing), and the mask."""
+    g = torch.Generator().manual_seed(seed)
+    mask = (torch.rand(batch_size, seq_len, INPUT_DIM, generator=g) < 0.7).float()
+    return torch.randn(batch_size, seq_len, INPUT_DIM, generator=g) * mask, mask
+
+
+def forward_flops(model: VAEBase, x: torch.Tensor, mask: torch.Tensor) -> tuple[float, float]:
+    """(forward FLOPs, encoder-only FLOPs) per sequence, counted by FlopCounterMode in eval mode."""
+    model.eval()
+    with torch.no_grad():
+        with FlopCounterMode(display=False) as full:
+            model(x, mask, return_branches=True)
+        with FlopCounterMode(display=False) as enc:
+            model.encode_distribution(x, mask)
+    return full.get_total_flops() / len(x), enc.get_total_flops() / len(x)
+
+
+def train_step_fn(model: VAEBase, x: torch.Tensor, mask: torch.Tensor, loss_fn: MultiScaleVAELoss) -> Callable[[], None]:
+    """One training step exactly as ``vaelab.train.train`` does it (train mode, branches, Adam)."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    beta = loss_fn.target_beta
+
+    def step() -> None:
+        model.train()
+        recon, mu, logvar, branches = model(x, mask, return_branches=True)
+        t = loss_fn.terms(recon, x, mu, logvar, mask, branches, beta=beta)
+        optimizer.zero_grad(set_to_none=True)
+        t.total.backward()
+        optimizer.step()
+
+    return step
+
+
+def infer_step_fn(model: VAEBase, x: torch.Tensor, mask: torch.Tensor) -> Callable[[], None]:
+    """Posterior means of one batch, as ``encode_posterior`` computes them."""
+
+    def step() -> None:
+        model.eval()
+        with torch.no_grad():
+            model.encode_distribution(x, mask)
+
+    return step
+
+
+def interleaved_throughput(
+    steps: dict[str, Callable[[], None]], batch: int, n_steps: int, repeats: int, warmup: int
+) -> dict[str, dict]:
+    """Median sequences/s per name over ``repeats`` repetitions of ``n_steps`` steps; the models
+    take turns within each repetition and the order alternates, so background load is shared."""
+    names = list(steps)
+    for name in names:
+        for _ in range(warmup):
+            steps[name]()
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for rep in range(repeats):
+        for name in names if rep % 2 == 0 else names[::-1]:
+            started = time.perf_counter()
+            for _ in range(n_steps):
+                steps[name]()
+            samples[name].append(n_steps * batch / (time.perf_counter() - started))
+    return {
+        name: {"median": statistics.median(s), "min": min(s), "max": max(s), "samples": [round(v, 2) for v in s]}
+        for name, s in samples.items()
+    }
+
+
+def bench_channels(channels: int, args: argparse.Namespace) -> dict:
+    """Speed, FLOPs and parameters of both models at one base_channels."""
+    x, mask = fake_batch(args.batch_size, args.seq_len)
+    xi, mask_i = fake_batch(args.infer_batch_size, args.seq_len, seed=1)
+    loss_fn = MultiScaleVAELoss(**QUALITY_LOSS)
+    models = {name: build(name, channels, args.seq_len) for name in MODELS}
+    rows: dict[str, dict] = {}
+    for name, model in models.items():
+        fwd, enc = forward_flops(model, x[:2], mask[:2])
+        rows[name] = {"params": n_params(model), "forward_flops": fwd, "encode_flops": enc}
+    train_tp = interleaved_throughput(
+        {n: train_step_fn(m, x, mask, loss_fn) for n, m in models.items()}, args.batch_size, args.steps, args.repeats, args.warmup
+    )
+    infer_tp = interleaved_throughput(
+        {n: infer_step_fn(m, xi, mask_i) for n, m in models.items()}, args.infer_batch_size, args.steps, args.repeats, args.warmup
+    )
+    for name, row in rows.items():
+        row["train_seq_per_s"] = train_tp[name]["median"]
+        row["infer_seq_per_s"] = infer_tp[name]["median"]
+        row["train_samples"] = train_tp[name]["samples"]
+        row["infer_samples"] = infer_tp[name]["samples"]
+        row["train_peak_fraction"] = row["train_seq_per_s"] * 3 * row["forward_flops"] / (args.peak_gflops * 1e9)
+    plan, ours = rows["plan"], rows["vaelab"]
+    ratio = {
+        "train": ours["train_seq_per_s"] / plan["train_seq_per_s"],
+        "infer": ours["infer_seq_per_s"] / plan["infer_seq_per_s"],
+        "forward_flops": ours["forward_flops"] / plan["forward_flops"],
+        "params": ours["params"] / plan["params"],
+    }
+    return {"channels": channels, "models": rows, "ratio": ratio}
+
+
+def quality_check(channels: int, args: argparse.Namespace) -> dict:
+    """Both models trained alike on the same synthetic patients; validation figures of each."""
+    data = generate_synthetic(n_patients=args.patients, seq_len=args.seq_len, seed=0)
+    prepared = prepare_data(data, seed=0)
+    tr, va = prepared.train_idx, prepared.val_idx
+    x_tr, m_tr, x_va, m_va = prepared.x[tr], prepared.masks[tr], prepared.x[va], prepared.masks[va]
+    results: dict[str, dict] = {}
+    for name in MODELS:
+        model = build(name, channels, args.seq_len)
+        loss_fn = MultiScaleVAELoss(**QUALITY_LOSS)
+        config = TrainConfig(
+            epochs=args.epochs, batch_size=args.batch_size, patience=args.epochs, seed=0, threads=args.threads, progress=False
+        )
+        result = train(model, loss_fn, x_tr, m_tr, x_va, m_va, config)
+        val = evaluate(model, loss_fn, x_va, m_va)
+        recon, _ = reconstruct(model, x_va, m_va)
+        merged = masked_mse(torch.from_numpy(recon), torch.from_numpy(x_va), torch.from_numpy(m_va)).item()
+        results[name] = {
+            "val_recon_mse": merged,  # masked MSE of the merged output alone, normalized units
+            "val_recon_term": val["recon"],  # the objective's reconstruction term (merged + branches)
+            "val_kl": val["kl"],  # true KL per patient, nats
+            "active_units": val["active_units"],
+            "best_epoch": result.best_epoch,
+            "train_seconds": result.seconds,
+        }
+    return {
+        "channels": channels,
+        "patients": args.patients,
+        "seq_len": args.seq_len,
+        "epochs": args.epochs,
+        "loss": dict(QUALITY_LOSS),
+        "models": results,
+        "ratio": {
+            "val_recon_mse": results["vaelab"]["val_recon_mse"] / results["plan"]["val_recon_mse"],
+            "train_seconds": results["vaelab"]["train_seconds"] / results["plan"]["train_seconds"],
+        },
+    }
+
+
+def format_report(report: dict) -> str:
+    """The fixed-width text tables (the same numbers as the JSON)."""
+    h, s = report["header"], report["settings"]
+    lines = [
+        f"# vaelab.bench  {h['date']}  torch {h['torch']}  python {h['python']}",
+        f"# cpu: {h['cpu_model']} ({h['cpus']} logical)  threads: {h['threads']}  loadavg at start: {h['loadavg']}",
+        f"# batch {s['batch_size']} (inference {s['infer_batch_size']})  seq_len {s['seq_len']}  latent {LATENT_DIM}  "
+        f"dropout {DROPOUT}  median of {s['repeats']} x {s['steps']} steps after {s['warmup']} warm-up  peak {s['peak_gflops']:g} GFLOP/s",
+        "",
+        f"{'channels':>8} {'model':<7} {'params':>10} {'fwd_MFLOP/seq':>13} {'enc_MFLOP/seq':>13} "
+        f"{'train_seq/s':>11} {'infer_seq/s':>11} {'train_%peak':>11}",
+    ]
+    for row in report["speed"]:
+        c = row["channels"]
+        for name in MODELS:
+            m = row["models"][name]
+            lines.append(
+                f"{c:>8} {name:<7} {m['params']:>10d} {m['forward_flops'] / 1e6:>13.1f} {m['encode_flops'] / 1e6:>13.1f} "
+                f"{m['train_seq_per_s']:>11.1f} {m['infer_seq_per_s']:>11.1f} {100 * m['train_peak_fraction']:>10.1f}%"
+            )
+        r = row["ratio"]
+        lines.append(
+            f"{c:>8} {'ratio':<7} {r['params']:>10.2f} {r['forward_flops']:>13.2f} {'':>13} {r['train']:>11.2f} {r['infer']:>11.2f} {'':>11}"
+        )
+    q = report.get("quality")
+    if q:
+        lines += [
+            "",
+            f"# quality: base_channels {q['channels']}, {q['patients']} synthetic patients x {q['seq_len']} h (seed 0, 20 % validation), "
+            f"{q['epochs']} epochs, MultiScaleVAELoss(beta {q['loss']['beta']}, free bits {q['loss']['free_bits']}, "
+            f"warmup {q['loss']['warmup_epochs']}, cycle {q['loss']['cycle_epochs']})",
+            f"{'model':<7} {'val_mse':>9} {'val_recon':>9} {'true_KL':>8} {'AU':>4} {'best_ep':>7} {'train_s':>8}",
+        ]
+        for name in MODELS:
+            m = q["models"][name]
+            lines.append(
+                f"{name:<7} {m['val_recon_mse']:>9.4f} {m['val_recon_term']:>9.4f} {m['val_kl']:>8.2f} {m['active_units']:>4d} "
+                f"{m['best_epoch']:>7d} {m['train_seconds']:>8.1f}"
+            )
+        lines.append(f"{'ratio':<7} {q['ratio']['val_recon_mse']:>9.3f} {'':>9} {'':>8} {'':>4} {'':>7} {q['ratio']['train_seconds']:>8.2f}")
+        lines.append("# val_mse: masked MSE of the merged reconstruction (normalized units); val_recon: the objective's term incl. branches")
+    return "\n".join(lines)
+
+
+def profile_step(channels: int, args: argparse.Namespace, model_name: str = "vaelab", top: int = 15) -> str:
+    """The top ``top`` ops of one training step by self CPU time (after warm-up)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    x, mask = fake_batch(args.batch_size, args.seq_len)
+    step = train_step_fn(build(model_name, channels, args.seq_len), x, mask, MultiScaleVAELoss(**QUALITY_LOSS))
+    for _ in range(max(args.warmup, 1)):
+        step()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step()
+    title = (
+        f"# profile: one {model_name} training step, base_channels {channels}, batch {args.batch_size}, "
+        f"seq_len {args.seq_len}, threads {args.threads}"
+    )
+    return title + "\n" + prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=top)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m vaelab.bench", description=__doc__.splitlines()[0])
+    p.add_argument("--channels", type=int, nargs="+", default=[32, 64, 128], help="base_channels to compare")
+    p.add_argument("--batch-size", type=int, default=64, help="training batch")
+    p.add_argument("--infer-batch-size", type=int, default=256, help="inference batch (encode_posterior's default)")
+    p.add_argument("--seq-len", type=int, default=745)
+    p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    p.add_argument("--repeats", type=int, default=5, help="timed repetitions per model (median reported)")
+    p.add_argument("--steps", type=int, default=3, help="steps per timed repetition")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps per model first")
+    p.add_argument("--peak-gflops", type=float, default=157.0, help="the CPU's fp32 peak, GFLOP/s")
+    p.add_argument("--epochs", type=int, default=15, help="quality check: epochs for each model")
+    p.add_argument("--patients", type=int, default=300, help="quality check: synthetic patients")
+    p.add_argument("--quality-channels", type=int, default=64, help="quality check: base_channels")
+    p.add_argument("--no-quality", dest="quality", action="store_false", help="skip the quality check")
+    p.add_argument("--quick", action="store_true", help="tiny sizes, 1 repetition, no quality check (smoke test)")
+    p.add_argument("--json", metavar="OUT", help="also write the numbers to this JSON file")
+    p.add_argument("--profile", type=int, metavar="CHANNELS", help="only print the top-15 ops of one training step")
+    p.add_argument("--profile-model", choices=list(MODELS), default="vaelab", help="model for --profile")
+    args = p.parse_args(argv)
+    if args.quick:
+        for key, value in QUICK.items():
+            setattr(args, key, value)
+    for name in ("batch_size", "infer_batch_size", "seq_len", "threads", "repeats", "steps", "epochs", "patients"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1")
+    if args.batch_size < 2:
+        p.error("--batch-size must be >= 2 (BatchNorm trains on batches of two or more)")
+    if args.warmup < 0 or not args.peak_gflops > 0 or min(args.channels) < 4:
+        p.error("--warmup must be >= 0, --peak-gflops > 0 and every --channels >= 4")
+    return args
+
+
+def run(args: argparse.Namespace, out=sys.stdout) -> dict:
+    """Run the benchmark, print its tables progressively, return the report dict."""
+    torch.set_num_threads(args.threads)
+    report = {
+        "header": machine_header(args.threads),
+        "settings": {
+            k: getattr(args, k)
+            for k in ("channels", "batch_size", "infer_batch_size", "seq_len", "threads", "repeats", "steps", "warmup", "peak_gflops")
+        },
+        "speed": [],
+        "quality": None,
+    }
+    for channels in args.channels:
+        report["speed"].append(bench_channels(channels, args))
+        print(f"# base_channels {channels}: done", file=sys.stderr, flush=True)
+    if args.quality:
+        report["quality"] = quality_check(args.quality_channels, args)
+    print(format_report(report), file=out, flush=True)
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.profile is not None:
+        torch.set_num_threads(args.threads)
+        print(profile_step(args.profile, args, args.profile_model))
+        return 0
+    report = run(args)
+    if args.json:
+        with atomic_path(args.json) as tmp:
+            tmp.write_text(json.dumps(report, indent=2, default=_json_default) + "\n")
+    return 0
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -359,6 +359,7 @@ def test_cli(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.real_data
 def test_real_set_a(tmp_path):
     assert REAL_TARBALL.is_file(), f"{REAL_TARBALL} is missing (set VAELAB_PHYSIONET2019 to its path)"
     out = import_physionet2019(REAL_TARBALL, tmp_path / "setA.h5", progress=False)

@@ -240,6 +240,13 @@ def format_report(report: dict) -> str:
         f"# cpu: {h['cpu_model']} ({h['cpus']} logical)  threads: {h['threads']}  loadavg at start: {h['loadavg']}",
         f"# batch {s['batch_size']} (inference {s['infer_batch_size']})  seq_len {s['seq_len']}  latent {LATENT_DIM}  "
         f"dropout {DROPOUT}  median of {s['repeats']} x {s['steps']} steps after {s['warmup']} warm-up  peak {s['peak_gflops']:g} GFLOP/s",
+    ]
+    if h["loadavg"] and h["cpus"] and h["loadavg"][0] >= h["cpus"] - 0.5:
+        lines.append(
+            f"# WARNING: load average {h['loadavg'][0]} on {h['cpus']} CPUs at start: other jobs share the CPU, so absolute "
+            "figures are low and noisy; the interleaved ratios are the comparable numbers"
+        )
+    lines += [
         "",
         f"{'channels':>8} {'model':<7} {'params':>10} {'fwd_MFLOP/seq':>13} {'enc_MFLOP/seq':>13} "
         f"{'train_seq/s':>11} {'infer_seq/s':>11} {'train_%peak':>11}",
@@ -273,6 +280,8 @@ def format_report(report: dict) -> str:
             )
         lines.append(f"{'ratio':<7} {q['ratio']['val_recon_mse']:>9.3f} {'':>9} {'':>8} {'':>4} {'':>7} {q['ratio']['train_seconds']:>8.2f}")
         lines.append("# val_mse: masked MSE of the merged reconstruction (normalized units); val_recon: the objective's term incl. branches")
+    if h.get("loadavg_end") is not None:
+        lines.append(f"# loadavg at end: {h['loadavg_end']}")
     return "\n".join(lines)
 
 
@@ -343,6 +352,7 @@ def run(args: argparse.Namespace, out=sys.stdout) -> dict:
         print(f"# base_channels {channels}: done", file=sys.stderr, flush=True)
     if args.quality:
         report["quality"] = quality_check(args.quality_channels, args)
+    report["header"]["loadavg_end"] = machine_header(args.threads)["loadavg"]
     print(format_report(report), file=out, flush=True)
     return report
 

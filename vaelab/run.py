@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from . import metrics as M
 from . import plots
@@ -195,7 +196,7 @@ def run(experiment: ExperimentConfig, output_dir: str | Path, config: dict | Non
             log.warning("run diverged: %s", exc)
             return result
         result.update(epochs_trained=outcome.epochs_trained, best_epoch=outcome.best_epoch, stopped_early=outcome.stopped_early,
-                      train_seconds=outcome.seconds)
+                      train_seconds=outcome.seconds, threads=torch.get_num_threads())
         figures, mu, logvar, recon = evaluate_run(model, prepared, experiment)
         result.update(figures)
         result["status"] = "ok"

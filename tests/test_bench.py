@@ -1,0 +1,108 @@
+"""The plan's original model (benchmark baseline only) and ``python -m vaelab.bench``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vaelab.builder import prepare_data
+from vaelab.data.synthetic import generate_synthetic
+from vaelab.losses import MultiScaleVAELoss
+from vaelab.models.plan_baseline import PlanMultiScaleConv1DVAE
+from vaelab.train import TrainConfig, train
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: on a loaded 2-core machine two OpenMP threads make tiny models ~100x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_plan_baseline_has_the_plans_shapes():
+    torch.manual_seed(0)
+    vae = PlanMultiScaleConv1DVAE(input_dim=7, seq_len=745, latent_dim=32, base_channels=64)
+    for name in ("branch_local", "branch_hourly", "branch_daily", "branch_multiday"):
+        assert hasattr(vae.encoder, name) and hasattr(vae.decoder, name)
+    x = torch.randn(4, 745, 7)
+    mu, logvar = vae.encoder(x)
+    assert mu.shape == logvar.shape == (4, 32)
+    recon, mu, logvar = vae(x)
+    assert recon.shape == (4, 745, 7) and mu.shape == (4, 32)
+    recon, branches = vae.decoder(torch.randn(4, 32), return_branches=True)
+    assert recon.shape == (4, 745, 7) and [b.shape for b in branches] == [(4, 745, 7)] * 4
+    assert sum(p.numel() for p in vae.parameters()) == 1092423  # the plan's model at 64 channels
+
+
+def test_plan_baseline_keeps_the_replicate_padding_defect():
+    """NOTES.md §1 defect 1: local, hourly and daily make 512 real steps; the last 233 repeat step 511."""
+    torch.manual_seed(0)
+    vae = PlanMultiScaleConv1DVAE(input_dim=7, seq_len=745, latent_dim=32, base_channels=32).eval()
+    with torch.no_grad():
+        _, branches = vae.decode(torch.randn(3, 32), return_branches=True)
+    for branch in branches[:3]:  # local, hourly, daily
+        tail = branch[:, 512:, :]
+        assert tail.shape[1] == 233
+        assert torch.equal(tail, branch[:, 511:512, :].expand_as(tail))
+        assert not torch.equal(branch[:, 510, :], branch[:, 511, :])  # real steps before the padding
+    multiday = branches[3]  # 1024 steps, trimmed: no constant tail
+    assert not torch.equal(multiday[:, 744, :], multiday[:, 743, :])
+
+
+def test_plan_baseline_ignores_the_mask_and_samples_in_encode():
+    torch.manual_seed(0)
+    vae = PlanMultiScaleConv1DVAE(input_dim=7, seq_len=48, latent_dim=4, base_channels=8).eval()
+    x = torch.randn(2, 48, 7)
+    with torch.no_grad():
+        mu_a, _ = vae.encode_distribution(x, torch.ones_like(x))
+        mu_b, _ = vae.encode_distribution(x, torch.zeros_like(x))
+        z1, mu1, _ = vae.encode(x)
+        z2, mu2, _ = vae.encode(x)
+    assert torch.equal(mu_a, mu_b)
+    assert torch.equal(mu1, mu2) and not torch.equal(z1, z2)
+
+
+def test_plan_baseline_trains_through_vaelab_train():
+    data = generate_synthetic(n_patients=12, seq_len=48, seed=0)
+    prepared = prepare_data(data, seed=0)
+    tr, va = prepared.train_idx, prepared.val_idx
+    torch.manual_seed(0)
+    vae = PlanMultiScaleConv1DVAE(input_dim=data.n_vitals, seq_len=48, latent_dim=4, base_channels=8)
+    before = [p.detach().clone() for p in vae.parameters()]
+    loss = MultiScaleVAELoss(beta=0.5, free_bits=2.0, warmup_epochs=5, cycle_epochs=10)
+    config = TrainConfig(epochs=1, batch_size=8, patience=1, seed=0, progress=False)
+    result = train(vae, loss, prepared.x[tr], prepared.masks[tr], prepared.x[va], prepared.masks[va], config)
+    assert result.epochs_trained == 1
+    assert np.isfinite(result.history[0]["val_recon"])
+    assert any(not torch.equal(a, b) for a, b in zip(before, vae.parameters()))
+
+
+def test_bench_quick_writes_json(tmp_path):
+    out = tmp_path / "bench" / "out.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "vaelab.bench", "--quick", "--threads", "1", "--json", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "ratio" in proc.stdout and "train_seq/s" in proc.stdout
+    report = json.loads(out.read_text())
+    assert report["header"]["torch"] == torch.__version__ and report["header"]["threads"] >= 1
+    assert report["quality"] is None
+    (row,) = report["speed"]
+    assert set(row["models"]) == {"plan", "vaelab"}
+    for model in row["models"].values():
+        for key in ("train_seq_per_s", "infer_seq_per_s", "forward_flops", "encode_flops", "params", "train_peak_fraction"):
+            assert model[key] > 0, key
+    for key in ("train", "infer", "forward_flops", "params"):
+        assert row["ratio"][key] > 0
+    assert row["ratio"]["train"] == row["models"]["vaelab"]["train_seq_per_s"] / row["models"]["plan"]["train_seq_per_s"]

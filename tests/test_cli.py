@@ -16,7 +16,7 @@ from vaelab.train import encode_posterior
 
 pytestmark = pytest.mark.slow
 
-RUN_FILES = {".hydra", "metrics.json", "history.csv", "vae_latents.h5", "checkpoint.pt", "plots", "__main__.log"}
+RUN_FILES = {".hydra", "metrics.json", "history.csv", "vae_latents.h5", "checkpoint.pt", "plots", "vaelab.log"}
 PLOTS = {"training_curves.png", "kl_per_dim.png", "latent_spread.png", "reconstructions.png"}
 
 

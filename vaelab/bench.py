@@ -245,6 +245,8 @@ def format_report(report: dict) -> str:
         lines.append(
             f"# WARNING: load average {h['loadavg'][0]} on {h['cpus']} CPUs at start: other jobs share the CPU, so absolute "
             "figures are low and noisy; the interleaved ratios are the comparable numbers"
+            + (" (with threads > 1, thread synchronisation on a shared CPU slows small ops most: compare with --threads 1)"
+               if h["threads"] > 1 else "")
         )
     lines += [
         "",
@@ -285,19 +287,21 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-def profile_step(channels: int, args: argparse.Namespace, model_name: str = "vaelab", top: int = 15) -> str:
-    """The top ``top`` ops of one training step by self CPU time (after warm-up)."""
+def profile_step(channels: int, args: argparse.Namespace, model_name: str = "vaelab", top: int = 15, steps: int = 1) -> str:
+    """The top ``top`` ops of ``steps`` training step(s) by self CPU time (after warm-up)."""
     from torch.profiler import ProfilerActivity, profile
 
     x, mask = fake_batch(args.batch_size, args.seq_len)
     step = train_step_fn(build(model_name, channels, args.seq_len), x, mask, MultiScaleVAELoss(**QUALITY_LOSS))
     for _ in range(max(args.warmup, 1)):
         step()
+    load = machine_header(args.threads)["loadavg"]
     with profile(activities=[ProfilerActivity.CPU]) as prof:
-        step()
+        for _ in range(steps):
+            step()
     title = (
-        f"# profile: one {model_name} training step, base_channels {channels}, batch {args.batch_size}, "
-        f"seq_len {args.seq_len}, threads {args.threads}"
+        f"# profile: {steps} {model_name} training step(s), base_channels {channels}, batch {args.batch_size}, "
+        f"seq_len {args.seq_len}, threads {args.threads}, torch {torch.__version__}, loadavg {load}"
     )
     return title + "\n" + prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=top)
 
@@ -321,11 +325,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--json", metavar="OUT", help="also write the numbers to this JSON file")
     p.add_argument("--profile", type=int, metavar="CHANNELS", help="only print the top-15 ops of one training step")
     p.add_argument("--profile-model", choices=list(MODELS), default="vaelab", help="model for --profile")
+    p.add_argument("--profile-steps", type=int, default=1, help="training steps profiled by --profile")
     args = p.parse_args(argv)
     if args.quick:
         for key, value in QUICK.items():
             setattr(args, key, value)
-    for name in ("batch_size", "infer_batch_size", "seq_len", "threads", "repeats", "steps", "epochs", "patients"):
+    for name in ("batch_size", "infer_batch_size", "seq_len", "threads", "repeats", "steps", "epochs", "patients", "profile_steps"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     if args.batch_size < 2:
@@ -361,7 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.profile is not None:
         torch.set_num_threads(args.threads)
-        print(profile_step(args.profile, args, args.profile_model))
+        print(profile_step(args.profile, args, args.profile_model, steps=args.profile_steps))
         return 0
     report = run(args)
     if args.json:

@@ -13,7 +13,7 @@ machine hits both models alike:
 - parameters.
 
 Each figure is the median over ``--repeats`` repetitions of ``--steps`` steps, after
-``--warmup`` steps per model; the order of the two models alternates between repetitions.
+``--warmup`` steps per model; the two models take turns step by step.
 Ratios are vaelab / plan. A quality check (``--no-quality`` skips it) trains both models the
 same way on the same synthetic data and reports validation reconstruction, true KL and active
 units, so a speed-up is never bought with quality.
@@ -142,19 +142,25 @@ def infer_step_fn(model: VAEBase, x: torch.Tensor, mask: torch.Tensor) -> Callab
 def interleaved_throughput(
     steps: dict[str, Callable[[], None]], batch: int, n_steps: int, repeats: int, warmup: int
 ) -> dict[str, dict]:
-    """Median sequences/s per name over ``repeats`` repetitions of ``n_steps`` steps; the models
-    take turns within each repetition and the order alternates, so background load is shared."""
+    """Median sequences/s per name over ``repeats`` repetitions of ``n_steps`` steps each.
+
+    The models take turns step by step (A B A B ..., the order flipping every repetition), so a
+    burst of background load lands on both alike instead of on whichever model it happens to hit.
+    """
     names = list(steps)
     for name in names:
         for _ in range(warmup):
             steps[name]()
     samples: dict[str, list[float]] = {name: [] for name in names}
     for rep in range(repeats):
-        for name in names if rep % 2 == 0 else names[::-1]:
-            started = time.perf_counter()
-            for _ in range(n_steps):
+        elapsed = dict.fromkeys(names, 0.0)
+        for _ in range(n_steps):
+            for name in names if rep % 2 == 0 else names[::-1]:
+                started = time.perf_counter()
                 steps[name]()
-            samples[name].append(n_steps * batch / (time.perf_counter() - started))
+                elapsed[name] += time.perf_counter() - started
+        for name in names:
+            samples[name].append(n_steps * batch / elapsed[name])
     return {
         name: {"median": statistics.median(s), "min": min(s), "max": max(s), "samples": [round(v, 2) for v in s]}
         for name, s in samples.items()

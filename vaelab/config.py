@@ -158,13 +158,9 @@ class TrainerConfig:
     device: str = "cpu"  # cpu | cuda | cuda:N (refused with one line when CUDA is unavailable)
 
     def __post_init__(self) -> None:
-        for key in ("epochs", "batch_size", "patience"):
-            _check(getattr(self, key) >= 1, f"trainer.{key}", f"must be >= 1, got {getattr(self, key)}")
-        _check(self.lr > 0, "trainer.lr", f"must be > 0, got {self.lr}")
-        _check(self.threads is None or self.threads >= 1, "trainer.threads", f"must be >= 1 or null, got {self.threads}")
-        from .train import resolve_device  # refuse cuda on a CPU-only machine at start-up
+        from .train import TrainConfig  # the trainer's own checks (ranges, CUDA availability)
 
-        resolve_device(self.device)
+        TrainConfig(self.epochs, self.batch_size, self.lr, self.patience, threads=self.threads, device=self.device)
 
 
 @dataclass

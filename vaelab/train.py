@@ -48,9 +48,11 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "patience"):
             if getattr(self, name) < 1:
-                raise VaelabError(f"trainer.{name} must be >= 1, got {getattr(self, name)}")
+                raise VaelabError(f"config trainer.{name}: must be >= 1, got {getattr(self, name)}")
         if not self.lr > 0:
-            raise VaelabError(f"trainer.lr must be > 0, got {self.lr}")
+            raise VaelabError(f"config trainer.lr: must be > 0, got {self.lr}")
+        if self.threads is not None and self.threads < 1:
+            raise VaelabError(f"config trainer.threads: must be >= 1 or null, got {self.threads}")
         resolve_device(self.device)
 
 

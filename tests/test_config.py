@@ -26,6 +26,15 @@ def test_groups_switch(compose_config):
     assert e.trainer.epochs < 10
 
 
+def test_the_plans_model_is_a_named_variant(compose_config):
+    from vaelab.config import PlanModelConfig
+
+    e = validate(compose_config(["model=plan", "model.base_channels=32"]))
+    assert isinstance(e.model, PlanModelConfig) and e.model.base_channels == 32
+    e = validate(compose_config(["model.latent_groups=true", "model.pooling=moments_std", "loss.spectral_weight=0.5"]))
+    assert (e.model.latent_groups, e.model.pooling, e.loss.spectral_weight) == (True, "moments_std", 0.5)
+
+
 @pytest.mark.parametrize(
     "override, message",
     [
@@ -39,11 +48,14 @@ def test_groups_switch(compose_config):
         ("data.seq_len=12", "config data.seq_len: must be >= 24 hours"),
         ("data.val_fraction=1.0", "config data.val_fraction: must be between 0 and 1"),
         ("+data.vitals=[HR,GLUCOSE]", "config data.vitals: unknown vital 'GLUCOSE'"),
+        ("model.pooling=max", "config model.pooling: must be one of moments, moments_std, got 'max'"),
+        ("model.latent_dim=3 model.latent_groups=true", "config model.latent_groups: needs latent_dim >= 4"),
+        ("loss.spectral_weight=-1", "config loss.spectral_weight: must be >= 0"),
     ],
 )
 def test_out_of_range_values_fail_with_one_line_naming_the_key(compose_config, override, message):
     with pytest.raises(VaelabError) as err:
-        validate(compose_config([override]))
+        validate(compose_config(override.split()))
     assert message in str(err.value)
     assert "\n" not in str(err.value)
 

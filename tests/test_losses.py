@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from vaelab import MultiScaleVAELoss, VAELoss, VaelabError
-from vaelab.losses import free_bits_kl, gaussian_kl, masked_mse
+from vaelab.losses import free_bits_kl, gaussian_kl, masked_mse, octave_bands, spectral_log_distance
 
 
 def test_masked_mse_ignores_unobserved_entries_even_nan():
@@ -64,8 +64,57 @@ def test_get_beta_has_no_side_effect_and_beta_is_explicit():
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"free_bits": -1.0}, "free_bits must be >= 0"), ({"free_bits_mode": "dim"}, "free_bits_mode 'dim' is unknown")],
+    [
+        ({"free_bits": -1.0}, "free_bits must be >= 0"),
+        ({"free_bits_mode": "dim"}, "free_bits_mode 'dim' is unknown"),
+        ({"spectral_weight": -0.5}, "spectral_weight must be >= 0"),
+    ],
 )
 def test_bad_loss_settings(kwargs, message):
     with pytest.raises(VaelabError, match=message):
         VAELoss(**kwargs)
+
+
+def test_masked_mse_gradient_reaches_observed_entries_only():
+    target = torch.tensor([[[1.0, float("nan")], [3.0, 100.0]]])
+    mask = torch.tensor([[[1.0, 0.0], [1.0, 0.0]]])
+    pred = torch.zeros(1, 2, 2, requires_grad=True)
+    masked_mse(pred, target, mask).backward()
+    assert torch.isfinite(pred.grad).all()
+    assert (pred.grad[mask == 0] == 0).all() and (pred.grad[mask == 1] != 0).all()
+
+
+def test_octave_bands_cover_every_frequency_but_the_mean_once():
+    for seq_len in (24, 25, 168, 745):
+        bands = octave_bands(seq_len)
+        assert bands.shape[0] == seq_len // 2 + 1
+        assert bands[0].sum() == 0 and (bands[1:].sum(1) == 1).all()
+
+
+def _rhythm(amplitude: float, period: float, n: int = 4, seq_len: int = 168) -> torch.Tensor:
+    hours = torch.arange(seq_len, dtype=torch.float32)
+    return (amplitude * torch.cos(2 * math.pi * hours / period)).view(1, -1, 1).repeat(n, 1, 2)
+
+
+def test_spectral_distance_charges_a_missing_rhythm_but_not_its_timing():
+    target = _rhythm(1.0, 24.0)
+    observed = torch.ones_like(target)
+    flat = torch.zeros_like(target)
+    shifted = torch.roll(target, 7, dims=1)  # the right rhythm at the wrong clock time
+    assert spectral_log_distance(target, target, observed).item() == pytest.approx(0.0, abs=1e-9)
+    assert spectral_log_distance(shifted, target, observed).item() < 1e-3
+    assert spectral_log_distance(flat, target, observed).item() > 1.0
+    assert masked_mse(shifted, target).item() > 0.5  # MSE would rather have the flat line
+
+
+def test_spectral_weight_adds_the_term_to_the_objective_with_gradient():
+    target = _rhythm(1.0, 24.0)
+    mask = (torch.rand_like(target) < 0.8).float()
+    pred = torch.zeros_like(target, requires_grad=True)
+    mu, logvar = torch.zeros(4, 3), torch.zeros(4, 3)
+    plain = VAELoss(beta=0.0, free_bits=0.0).terms(pred, target, mu, logvar, mask)
+    spectral = VAELoss(beta=0.0, free_bits=0.0, spectral_weight=2.0).terms(pred, target, mu, logvar, mask)
+    assert plain.spectral.item() == 0.0
+    assert spectral.total.item() == pytest.approx(plain.total.item() + 2.0 * spectral.spectral.item(), rel=1e-6)
+    spectral.total.backward()
+    assert torch.isfinite(pred.grad).all() and pred.grad.abs().sum() > 0

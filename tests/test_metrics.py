@@ -5,7 +5,10 @@ import numpy as np
 import pytest
 
 from vaelab.metrics import (
+    BANDS,
     active_units,
+    band_mse,
+    band_r2,
     branch_mse,
     kl_per_dim,
     latent_spread,
@@ -178,3 +181,45 @@ def test_latent_summary_has_exact_keys_and_is_json_serialisable():
     assert summary["mi"] == pytest.approx(mutual_information(mu, logvar, batch_size=64))
     # Fewer patients than the batch: the batch actually used is reported.
     assert latent_summary(mu[:10], logvar[:10])["mi_batch_size"] == 10
+
+
+def _wave(period: float, n: int = 3, seq_len: int = 168, vitals: int = 2) -> np.ndarray:
+    hours = np.arange(seq_len)
+    return np.cos(2 * np.pi * hours / period)[None, :, None] * np.ones((n, 1, vitals))
+
+
+@pytest.mark.parametrize("seq_len", [24, 25, 168, 745])
+def test_band_mse_splits_the_masked_mse_exactly(seq_len):
+    rng = np.random.default_rng(seq_len)
+    target = rng.standard_normal((4, seq_len, 3))
+    recon = rng.standard_normal((4, seq_len, 3))
+    mask = rng.random((4, seq_len, 3)) < 0.6
+    target[~mask] = np.nan
+    bands = band_mse(recon, target, mask)
+    assert list(bands) == list(BANDS)
+    assert sum(bands.values()) == pytest.approx(masked_mse(recon, target, mask), rel=1e-9)
+    assert all(v >= 0 for v in bands.values())
+
+
+@pytest.mark.parametrize("period, band", [(3.0, "lt6h"), (24.0, "6to30h"), (84.0, "gt30h")])
+def test_band_mse_puts_an_error_in_its_time_scale(period, band):
+    target = np.zeros((3, 168, 2))
+    recon = _wave(period)
+    mask = np.ones_like(target)
+    bands = band_mse(recon, target, mask)
+    assert bands[band] == pytest.approx(sum(bands.values()), rel=1e-9)
+    assert bands[band] == pytest.approx(0.5, rel=1e-6)
+
+
+def test_band_mse_counts_a_constant_offset_as_slow():
+    target = np.zeros((2, 48, 1))
+    assert band_mse(target + 1.0, target, np.ones_like(target)) == {"lt6h": 0.0, "6to30h": 0.0, "gt30h": pytest.approx(1.0)}
+
+
+def test_band_r2_says_which_time_scale_is_reconstructed():
+    target = _wave(24.0) + 0.5 * _wave(3.0) + 1.0
+    without_rhythm = 0.5 * _wave(3.0) + 1.0  # got events and level, missed the daily rhythm
+    r2 = band_r2(without_rhythm, target, np.ones_like(target))
+    assert r2["lt6h"] == pytest.approx(1.0) and r2["gt30h"] == pytest.approx(1.0)
+    assert r2["6to30h"] == pytest.approx(0.0, abs=1e-9)
+    assert band_r2(target, target, np.ones_like(target)) == {name: pytest.approx(1.0) for name in BANDS}

@@ -97,3 +97,75 @@ def test_lstm_baseline_has_the_same_forward_contract():
     assert branches == []
     z, mu2, _ = vae.encode(x)
     assert torch.equal(z, mu2)
+
+
+def test_dropout_matches_torch_dropout_in_distribution():
+    from vaelab.models.multiscale import Dropout
+
+    torch.manual_seed(0)
+    x = torch.ones(200, 64, 50)
+    drop = Dropout(0.2).train()
+    y = drop(x)
+    zeroed = (y == 0).float().mean().item()
+    assert zeroed == pytest.approx(0.2, abs=0.01)  # the same fraction as nn.Dropout(0.2)
+    assert torch.allclose(y[y != 0], torch.full_like(y[y != 0], 1 / 0.8))  # the same rescaling
+    assert y.mean().item() == pytest.approx(1.0, abs=0.01)
+    assert torch.equal(drop.eval()(x), x)  # identity at evaluation
+    with pytest.raises(ValueError, match="dropout probability"):
+        Dropout(1.0)
+
+
+def test_latent_groups_give_each_decoder_branch_its_own_dimensions():
+    decoder = MultiScaleDecoder(output_dim=3, seq_len=48, latent_dim=10, base_channels=8, dropout=0.0, latent_groups=True).eval()
+    assert [b - a for a, b in decoder.latent_slices] == [3, 3, 2, 2]
+    z = torch.randn(2, 10, requires_grad=True)
+    _, branches = decoder(z, return_branches=True)
+    for (a, b), out in zip(decoder.latent_slices, branches):
+        (grad,) = torch.autograd.grad(out.sum(), z, retain_graph=True)
+        used = grad.abs().sum(0) > 0
+        assert used[a:b].all() and used.sum() == b - a  # its own group, and nothing else
+    shared = MultiScaleDecoder(output_dim=3, seq_len=48, latent_dim=10, base_channels=8, latent_groups=False)
+    assert all((a, b) == (0, 10) for a, b in shared.latent_slices)
+
+
+def test_latent_groups_need_a_dimension_per_branch():
+    from vaelab.errors import VaelabError
+
+    with pytest.raises(VaelabError, match="latent_dim >= 4"):
+        MultiScaleConv1DVAE(input_dim=2, seq_len=48, latent_dim=3, base_channels=8, latent_groups=True)
+    with pytest.raises(VaelabError, match="pooling 'max' is unknown"):
+        MultiScaleConv1DVAE(input_dim=2, seq_len=48, latent_dim=4, base_channels=8, pooling="max")
+
+
+def test_std_pooling_sees_how_much_a_signal_moves():
+    calm = torch.zeros(1, 1, 96)
+    spiky = torch.zeros(1, 1, 96)
+    spiky[0, 0, 40:44] = 3.0  # an episode: mean, trend and daily moments change little
+    pool = TemporalPool(stride=1, with_std=True)
+    assert pool.n_moments == 5
+    assert pool(calm)[0, -1].item() == 0.0
+    assert pool(spiky)[0, -1].item() == pytest.approx(spiky.std(unbiased=False).item())
+    assert TemporalPool(stride=1).n_moments == 4
+
+
+@pytest.mark.parametrize("seq_len", [24, 25, 100, 745])
+def test_encoder_input_pooling_keeps_any_length(seq_len):
+    vae = MultiScaleConv1DVAE(input_dim=3, seq_len=seq_len, latent_dim=4, base_channels=8, pooling="moments_std").eval()
+    x = torch.randn(2, seq_len, 3)
+    mu, logvar = vae.encode_distribution(x, torch.ones_like(x))
+    assert mu.shape == (2, 4) and torch.isfinite(mu).all() and torch.isfinite(logvar).all()
+    # the coarse branches read hour averages: a change confined to one hour still reaches them
+    x2 = x.clone()
+    x2[:, seq_len // 2, :] += 5.0
+    assert not torch.allclose(vae.encoder.branch_multiday(torch.cat([x, torch.ones_like(x)], -1).transpose(1, 2)),
+                              vae.encoder.branch_multiday(torch.cat([x2, torch.ones_like(x2)], -1).transpose(1, 2)))
+
+
+def test_plan_model_is_buildable_by_name_for_comparisons():
+    from vaelab.models import build_model
+    from vaelab.models.plan_baseline import PlanMultiScaleConv1DVAE
+
+    model = build_model("plan_multiscale", input_dim=7, seq_len=168, latent_dim=8, base_channels=8)
+    assert isinstance(model, PlanMultiScaleConv1DVAE)
+    recon, mu, logvar = model(torch.randn(2, 168, 7))
+    assert recon.shape == (2, 168, 7) and mu.shape == (2, 8)

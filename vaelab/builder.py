@@ -69,14 +69,15 @@ def build_loss(
     schedule_kind: str | None = None,
     free_bits_mode: str = "batch",
     branch_weight: float = 1.0,
+    spectral_weight: float = 0.0,
 ) -> VAELoss:
-    """The plan's pairing: cyclical MultiScaleVAELoss for the conv model, linear warm-up VAELoss for the LSTM."""
-    if model_type == "multiscale_conv1d":
+    """The plan's pairing: cyclical MultiScaleVAELoss for the conv models, linear warm-up VAELoss for the LSTM."""
+    if model_type in ("multiscale_conv1d", "plan_multiscale"):
         return MultiScaleVAELoss(
-            beta, free_bits, warmup_epochs, cycle_epochs, free_bits_mode, branch_weight, schedule_kind or "cyclical"
+            beta, free_bits, warmup_epochs, cycle_epochs, free_bits_mode, branch_weight, schedule_kind or "cyclical", spectral_weight
         )
     schedule = BetaSchedule(beta, schedule_kind or "linear", warmup_epochs, cycle_epochs)
-    return VAELoss(beta, free_bits, free_bits_mode, branch_weight, schedule=schedule)
+    return VAELoss(beta, free_bits, free_bits_mode, branch_weight, schedule=schedule, spectral_weight=spectral_weight)
 
 
 class VAEBuilder:

@@ -34,6 +34,13 @@ def load_checkpoint(path: str | Path) -> tuple[VAEBase, Normalizer, dict]:
         raise VaelabError(f"{path}: checkpoint not found") from None
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a corrupt file
         raise VaelabError(f"{path}: not a vaelab checkpoint ({str(exc).splitlines()[0]})") from None
-    model = build_model(**payload["model_args"])
-    model.load_state_dict(payload["state_dict"])
+    args = payload["model_args"]
+    model = build_model(**args)
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError:
+        raise VaelabError(
+            f"{path}: its weights do not fit this vaelab's {args.get('model_type')} model (written by an older layout?); "
+            "retrain, or load it with the vaelab version that wrote it"
+        ) from None
     return model.eval(), Normalizer.from_dict(payload["normalizer"]), payload["config"]

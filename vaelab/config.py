@@ -21,6 +21,7 @@ from omegaconf.errors import OmegaConfBaseException
 from .data.layer2 import DEFAULT_VITALS
 from .errors import VaelabError
 from .losses import FREE_BITS_MODES
+from .models.multiscale import BRANCHES, POOLINGS
 from .schedules import SCHEDULE_KINDS, BetaSchedule
 
 
@@ -92,8 +93,9 @@ class ModelConfig:
 
 
 @dataclass
-class MultiscaleModelConfig(ModelConfig):
-    name: str = "multiscale"
+class ConvModelConfig(ModelConfig):
+    """What both multi-scale conv models take."""
+
     base_channels: int = 64
     dropout: float = 0.2
 
@@ -101,6 +103,26 @@ class MultiscaleModelConfig(ModelConfig):
         super().__post_init__()
         _check(self.base_channels >= 4, "model.base_channels", f"must be >= 4, got {self.base_channels}")
         _check(0.0 <= self.dropout < 1.0, "model.dropout", f"must be in [0, 1), got {self.dropout}")
+
+
+@dataclass
+class MultiscaleModelConfig(ConvModelConfig):
+    name: str = "multiscale"
+    latent_groups: bool = False  # one latent group per branch; each decoder branch decodes its own group
+    pooling: str = "moments"  # moments (mean, trend, 24 h cos/sin) | moments_std (+ spread over time)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(self.pooling in POOLINGS, "model.pooling", f"must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
+        _check(not self.latent_groups or self.latent_dim >= len(BRANCHES), "model.latent_groups",
+               f"needs latent_dim >= {len(BRANCHES)} (one dimension per branch), got {self.latent_dim}")
+
+
+@dataclass
+class PlanModelConfig(ConvModelConfig):
+    """The plan's original multi-scale model, defects included: a baseline to compare against."""
+
+    name: str = "plan"
 
 
 @dataclass
@@ -121,12 +143,14 @@ class LossConfig:
     free_bits: float = 2.0
     free_bits_mode: str = "batch"  # batch (Kingma et al. 2016) | sample (the plan's)
     branch_weight: float = 1.0  # each decoder branch's MSE relative to the merged output's; 0 = off
+    spectral_weight: float = 0.0  # weight of the log band-power distance (losses.spectral_log_distance); 0 = off
 
     def __post_init__(self) -> None:
         _check(self.beta >= 0, "loss.beta", f"must be >= 0, got {self.beta}")
         _check(self.free_bits >= 0, "loss.free_bits", f"must be >= 0, got {self.free_bits}")
         _check(self.free_bits_mode in FREE_BITS_MODES, "loss.free_bits_mode", f"must be one of {', '.join(FREE_BITS_MODES)}, got {self.free_bits_mode!r}")
         _check(self.branch_weight >= 0, "loss.branch_weight", f"must be >= 0, got {self.branch_weight}")
+        _check(self.spectral_weight >= 0, "loss.spectral_weight", f"must be >= 0, got {self.spectral_weight}")
 
 
 @dataclass
@@ -228,12 +252,12 @@ class ExperimentConfig:
 
 GROUP_SCHEMAS = {
     "data": {"synthetic": SyntheticDataConfig, "h5": H5DataConfig, "physionet2019": PhysioNet2019DataConfig},
-    "model": {"multiscale": MultiscaleModelConfig, "lstm": LSTMModelConfig},
+    "model": {"multiscale": MultiscaleModelConfig, "lstm": LSTMModelConfig, "plan": PlanModelConfig},
     "loss": {"vae": LossConfig},
     "schedule": {"cyclical": ScheduleConfig, "linear": ScheduleConfig, "constant": ScheduleConfig},
     "trainer": {"default": TrainerConfig},
 }
-MODEL_TYPES = {"multiscale": "multiscale_conv1d", "lstm": "lstm"}
+MODEL_TYPES = {"multiscale": "multiscale_conv1d", "lstm": "lstm", "plan": "plan_multiscale"}
 
 
 def register_configs() -> None:

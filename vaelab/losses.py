@@ -24,8 +24,49 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | No
     """Mean squared error over observed entries (mask == 1); unobserved targets never contribute."""
     if mask is None:
         return torch.mean((pred - target) ** 2)
-    squared = torch.where(mask > 0, (pred - target) ** 2, torch.zeros_like(pred))
-    return squared.sum() / mask.sum().clamp_min(1.0)
+    return _observed_mse(pred, *_observed_target(target, mask))
+
+
+def _observed_target(target: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(target with 0 where unobserved, 0/1 observed weights, count): computed once per batch,
+    without gradient, so NaN in unobserved entries never leaks into a loss."""
+    observed = (mask > 0).to(target.dtype)
+    return target.masked_fill(observed == 0, 0.0), observed, observed.sum().clamp_min(1.0)
+
+
+def _observed_mse(pred: torch.Tensor, clean_target: torch.Tensor, observed: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
+    # One multiply masks the error: cheaper in backward than a where over the prediction.
+    diff = (pred - clean_target) * observed
+    return (diff * diff).sum() / count
+
+
+def octave_bands(seq_len: int) -> torch.Tensor:
+    """(rfft bins, bands) 0/1 matrix grouping the bins k >= 1 by octave of their period T/k
+    (2-4 h, 4-8 h, ..., the longest periods together); the mean (k = 0) is left to the MSE."""
+    k = torch.arange(1, seq_len // 2 + 1, dtype=torch.float64)
+    octave = torch.floor(torch.log2(seq_len / k)).long()  # period 2-4 h -> 1, 4-8 h -> 2, ...
+    octave = octave - octave.min()
+    bands = torch.zeros(seq_len // 2 + 1, int(octave.max()) + 1)
+    bands[1 + torch.arange(len(k)), octave] = 1.0
+    return bands
+
+
+def spectral_log_distance(pred: torch.Tensor, clean_target: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference of log band power between prediction and target, per patient, vital
+    and octave band, both seen through the same mask (so missingness cancels out).
+
+    MSE lets a decoder ignore a low-amplitude rhythm or events whose timing it cannot know; this
+    term charges for a spectrum that lacks them, so the latent has to carry how much a patient
+    oscillates or fluctuates at every time scale. Inputs (batch, time, vitals).
+    """
+    seq_len = pred.shape[1]
+    bands = octave_bands(seq_len).to(pred.dtype).to(pred.device)
+
+    def log_band_power(signal: torch.Tensor) -> torch.Tensor:
+        power = torch.fft.rfft(signal, dim=1).abs().pow(2)
+        return torch.log(torch.einsum("bkv,kn->bvn", power, bands) / seq_len + 1e-3)
+
+    return (log_band_power(pred * observed) - log_band_power(clean_target * observed)).pow(2).mean()
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -60,6 +101,7 @@ class LossTerms:
     recon_merged: torch.Tensor  # masked MSE of the merged output alone
     branch_recon: list[torch.Tensor] = field(default_factory=list)
     beta: float = 0.0
+    spectral: torch.Tensor | None = None  # the log band-power distance (0 when spectral_weight is 0)
 
 
 class VAELoss(nn.Module):
@@ -76,8 +118,12 @@ class VAELoss(nn.Module):
         free_bits_mode: str = "batch",
         branch_weight: float = 1.0,
         schedule: BetaSchedule | None = None,
+        spectral_weight: float = 0.0,
     ):
         super().__init__()
+        if not spectral_weight >= 0:
+            raise VaelabError(f"spectral_weight must be >= 0, got {spectral_weight}")
+        self.spectral_weight = float(spectral_weight)
         if not free_bits >= 0:
             raise VaelabError(f"free_bits must be >= 0, got {free_bits}")
         if free_bits_mode not in FREE_BITS_MODES:
@@ -113,8 +159,17 @@ class VAELoss(nn.Module):
         output's: recon = (merged + w * sum(branches)) / (1 + w * n_branches). w = 1 is the plan.
         """
         beta = self.target_beta if beta is None else float(beta)
-        recon_merged = masked_mse(recon, target, mask)
-        branch_recon = [masked_mse(b, target, mask) for b in (branch_recons or [])]
+        if mask is None:
+            recon_merged = masked_mse(recon, target)
+            branch_recon = [masked_mse(b, target) for b in (branch_recons or [])]
+        else:
+            clean = _observed_target(target, mask)
+            recon_merged = _observed_mse(recon, *clean)
+            branch_recon = [_observed_mse(b, *clean) for b in (branch_recons or [])]
+        spectral = torch.zeros((), dtype=recon.dtype, device=recon.device)
+        if self.spectral_weight > 0:
+            observed = clean[1] if mask is not None else torch.ones_like(target)
+            spectral = spectral_log_distance(recon, clean[0] if mask is not None else target, observed)
         if branch_recon and self.branch_weight > 0:
             recon_term = (recon_merged + self.branch_weight * torch.stack(branch_recon).sum()) / (
                 1 + self.branch_weight * len(branch_recon)
@@ -125,7 +180,7 @@ class VAELoss(nn.Module):
         kl_clamped = free_bits_kl(kl, self.free_bits, self.free_bits_mode)
         kl_per_dim = kl.mean(dim=0)
         return LossTerms(
-            total=recon_term + beta * kl_clamped,
+            total=recon_term + self.spectral_weight * spectral + beta * kl_clamped,
             recon=recon_term,
             kl_clamped=kl_clamped,
             kl=kl_per_dim.sum(),
@@ -133,6 +188,7 @@ class VAELoss(nn.Module):
             recon_merged=recon_merged,
             branch_recon=branch_recon,
             beta=beta,
+            spectral=spectral,
         )
 
     def forward(
@@ -162,6 +218,7 @@ class MultiScaleVAELoss(VAELoss):
         free_bits_mode: str = "batch",
         branch_weight: float = 1.0,
         schedule_kind: str = "cyclical",
+        spectral_weight: float = 0.0,
     ):
         schedule = BetaSchedule(beta=beta, kind=schedule_kind, warmup_epochs=warmup_epochs, cycle_epochs=cycle_epochs)
         super().__init__(
@@ -170,6 +227,7 @@ class MultiScaleVAELoss(VAELoss):
             free_bits_mode=free_bits_mode,
             branch_weight=branch_weight,
             schedule=schedule,
+            spectral_weight=spectral_weight,
         )
         self.warmup_epochs = warmup_epochs
         self.cycle_epochs = cycle_epochs

@@ -498,7 +498,8 @@ def build_table(args: argparse.Namespace) -> pd.DataFrame:
 
 
 def default_columns(df: pd.DataFrame, objectives: Sequence[str] = ()) -> list[str]:
-    """What fits a terminal: varying parameters, status, the collapse summary, factor_r2.* and probe_*.
+    """What fits a terminal: varying parameters, status, the collapse summary, factor_r2.*,
+    recon_band_r2.* (which time scales are reconstructed) and probe_*.
 
     Parameters equal in every row say nothing about the comparison; constant_parameters lists them
     once under the table instead.
@@ -508,7 +509,7 @@ def default_columns(df: pd.DataFrame, objectives: Sequence[str] = ()) -> list[st
     wanted = ["number", "state"] if "status" not in df.columns else []
     wanted += [p for p in params if p not in constant]
     wanted += ["status", *SUMMARY_METRICS, *objectives]
-    wanted += [c for c in df.columns if str(c).startswith(("factor_r2.", "probe_"))]
+    wanted += [c for c in df.columns if str(c).startswith(("factor_r2.", "recon_band_r2.", "probe_"))]
     out = []
     for column in wanted:
         if column in df.columns and column not in out and column != "pareto":

@@ -109,6 +109,8 @@ def model_args(experiment: ExperimentConfig, data: Layer2Data) -> dict:
         "dropout": getattr(m, "dropout", 0.2),
         "hidden_dim": getattr(m, "hidden_dim", 128),
         "n_layers": getattr(m, "n_layers", 2),
+        "latent_groups": getattr(m, "latent_groups", False),
+        "pooling": getattr(m, "pooling", "moments"),
     }
 
 
@@ -121,8 +123,13 @@ def evaluate_run(model, prepared: PreparedData, experiment: ExperimentConfig) ->
     out["recon_mse"] = M.masked_mse(recon, prepared.x[va], prepared.masks[va])
     per_vital = M.masked_mse_per_vital(prepared.normalizer.inverse(recon), data.values[va], data.masks[va])
     out["recon_mse_per_vital"] = {v: (None if np.isnan(e) else float(e)) for v, e in zip(data.vitals, per_vital)}
+    out["recon_mse_band"] = M.band_mse(recon, prepared.x[va], prepared.masks[va])
+    out["recon_band_r2"] = M.band_r2(recon, prepared.x[va], prepared.masks[va])
     if branches:
         out["branch_recon_mse"] = dict(zip(BRANCHES, M.branch_mse(branches, prepared.x[va], prepared.masks[va])))
+        out["branch_recon_mse_band"] = {
+            name: M.band_mse(part, prepared.x[va], prepared.masks[va]) for name, part in zip(BRANCHES, branches)
+        }
     if data.factors:
         seed = experiment.eval.probe_seed
         out["factor_r2"] = factor_r2(mu, data.factors, seed=seed)
@@ -177,6 +184,7 @@ def run(experiment: ExperimentConfig, output_dir: str | Path, config: dict | Non
         loss_fn = build_loss(
             args["model_type"], experiment.loss.beta, experiment.loss.free_bits, experiment.schedule.warmup_epochs,
             experiment.schedule.cycle_epochs, experiment.schedule.kind, experiment.loss.free_bits_mode, experiment.loss.branch_weight,
+            experiment.loss.spectral_weight,
         )
         t = experiment.trainer
         train_config = TrainConfig(t.epochs, t.batch_size, t.lr, t.patience, experiment.seed, t.threads,

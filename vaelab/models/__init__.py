@@ -7,7 +7,7 @@ from .base import VAEBase
 from .lstm import LSTMVAE
 from .multiscale import MultiScaleConv1DVAE, MultiScaleDecoder, MultiScaleEncoder
 
-MODEL_TYPES = ("multiscale_conv1d", "lstm")
+MODEL_TYPES = ("multiscale_conv1d", "lstm", "plan_multiscale")
 
 
 def build_model(
@@ -19,10 +19,17 @@ def build_model(
     dropout: float = 0.2,
     hidden_dim: int = 128,
     n_layers: int = 2,
+    latent_groups: bool = False,
+    pooling: str = "moments",
 ) -> VAEBase:
-    """A model by its plan name: 'multiscale_conv1d' or 'lstm'."""
+    """A model by name: 'multiscale_conv1d' (vaelab's), 'lstm', or 'plan_multiscale' (the plan's
+    original multi-scale model with its defects, for comparison only)."""
     if model_type == "multiscale_conv1d":
-        return MultiScaleConv1DVAE(input_dim, seq_len, latent_dim, base_channels, dropout)
+        return MultiScaleConv1DVAE(input_dim, seq_len, latent_dim, base_channels, dropout, latent_groups, pooling)
+    if model_type == "plan_multiscale":
+        from .plan_baseline import PlanMultiScaleConv1DVAE
+
+        return PlanMultiScaleConv1DVAE(input_dim, seq_len, latent_dim, base_channels, dropout)
     if model_type == "lstm":
         return LSTMVAE(input_dim, hidden_dim, latent_dim, seq_len, n_layers)
     raise VaelabError(f"model_type {model_type!r} is unknown; choose one of {', '.join(MODEL_TYPES)}")

@@ -1,0 +1,98 @@
+"""The multiscale_recovery table: per arm, mean ± sd over seeds of what the latent and the decoder capture.
+
+Usage: python experiments/multiscale_recovery/summarize.py [OUT_DIR] [--csv OUT.csv] [--markdown]
+
+OUT_DIR holds one folder per arm (run.sh's layout: <arm>/seed_<n>/). Columns: held-out factor
+recovery R² (kernel-ridge probe on the posterior means) per factor, active units, true KL,
+reconstruction MSE (normalized) and its split by time scale (lt6h / 6to30h / gt30h), the share of
+each band's signal the reconstruction explains, and training seconds. The PCA row is the factor
+probe on an 8-component PCA of the same inputs (a linear baseline that needs no training).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from vaelab.results import load_runs
+
+FACTORS = ["level", "daily_amplitude", "trend", "episode_rate", "daily_cos", "daily_sin"]
+COLUMNS = (
+    [f"factor_r2.{f}" for f in FACTORS]
+    + ["active_units", "kl", "recon_mse", "recon_mse_band.lt6h", "recon_mse_band.6to30h", "recon_mse_band.gt30h"]
+    + ["recon_band_r2.lt6h", "recon_band_r2.6to30h", "recon_band_r2.gt30h", "epochs_trained", "train_seconds"]
+)
+SHORT = {
+    "factor_r2.level": "R2 level",
+    "factor_r2.daily_amplitude": "R2 daily amp",
+    "factor_r2.trend": "R2 trend",
+    "factor_r2.episode_rate": "R2 episode rate",
+    "factor_r2.daily_cos": "R2 daily cos",
+    "factor_r2.daily_sin": "R2 daily sin",
+    "active_units": "AU",
+    "kl": "KL",
+    "recon_mse": "recon MSE",
+    "recon_mse_band.lt6h": "MSE <6h",
+    "recon_mse_band.6to30h": "MSE 6-30h",
+    "recon_mse_band.gt30h": "MSE >30h",
+    "recon_band_r2.lt6h": "expl <6h",
+    "recon_band_r2.6to30h": "expl 6-30h",
+    "recon_band_r2.gt30h": "expl >30h",
+    "epochs_trained": "epochs",
+    "train_seconds": "train s",
+}
+
+
+def summarize(out_dir: Path) -> pd.DataFrame:
+    """One row per arm (mean ± sd over its seeds) plus the PCA baseline row."""
+    runs = load_runs(out_dir)
+    runs = runs[runs["status"] == "ok"].copy()
+    runs["arm"] = [Path(d).relative_to(out_dir).parts[0] for d in runs["run_dir"]]
+    rows = []
+    for arm, group in runs.groupby("arm", sort=False):
+        row = {"arm": arm, "seeds": len(group)}
+        for column in COLUMNS:
+            values = pd.to_numeric(group.get(column), errors="coerce")
+            row[SHORT[column]] = _mean_sd(values) if values is not None else ""
+        rows.append(row)
+    pca = {"arm": "PCA-8 (no training)", "seeds": len(runs)}
+    for factor in FACTORS:
+        pca[SHORT[f"factor_r2.{factor}"]] = _mean_sd(pd.to_numeric(runs[f"factor_r2_pca.{factor}"], errors="coerce"))
+    rows.append(pca)
+    return pd.DataFrame(rows).fillna("")
+
+
+def _mean_sd(values: pd.Series) -> str:
+    values = values.dropna()
+    if values.empty:
+        return ""
+    digits = 0 if values.abs().max() >= 100 else (1 if values.abs().max() >= 10 else 3)
+    if len(values) == 1:
+        return f"{values.iloc[0]:.{digits}f}"
+    return f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}"
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("out_dir", nargs="?", default="multirun/multiscale_recovery")
+    p.add_argument("--csv", help="also write the table as CSV")
+    p.add_argument("--markdown", action="store_true", help="print a Markdown table (for the README)")
+    args = p.parse_args(argv)
+    table = summarize(Path(args.out_dir))
+    print(_markdown(table) if args.markdown else table.to_string(index=False))
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -40,6 +40,11 @@ def test_a_sweep_runs_its_total_and_a_rerun_resumes_only_the_missing_trials(tmp_
         assert t.values == objectives(metrics, SweepConfig())
         assert set(t.params) == {"loss.beta", "loss.free_bits", "schedule.cycle_epochs", "model.base_channels"}
         assert 0.01 <= t.params["loss.beta"] <= 4.0 and t.params["model.base_channels"] in (16, 32, 64)
+        assert not (sweep_dir / f"trial_{t.number}" / "plots").exists()  # per-trial PNGs are off in sweeps
+        assert metrics["fixed_seconds"] == pytest.approx(metrics["seconds"] - metrics["timings"]["train"])
+    # the trials of one process share the prepared data: only the first one prepares it
+    cached = [json.loads((sweep_dir / f"trial_{t.number}" / "metrics.json").read_text())["data_cached"] for t in trials]
+    assert cached == [False, True]
     before = {t.number: t.values for t in trials}
 
     again = sweep(tmp_path, sweep_dir, "hydra.sweeper.n_trials=3")  # resume to a total of 3

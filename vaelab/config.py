@@ -197,6 +197,7 @@ class EvalConfig:
     probe_label: str = "sepsis"  # the binary label (data's labels/ group) of the downstream probe
     probe_test_fraction: float = 0.3
     n_plot_patients: int = 3
+    plots: bool = True  # per-run PNGs under plots/; sweeps turn them off (the sweep report plots the sweep)
 
     def __post_init__(self) -> None:
         _check(self.mi_batch_size >= 2, "eval.mi_batch_size", f"must be >= 2, got {self.mi_batch_size}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -19,7 +20,6 @@ import pandas as pd
 import torch
 
 from . import metrics as M
-from . import plots
 from .atomic import atomic_path
 from .builder import PreparedData, build_loss, check_fit, prepare_data
 from .checkpoint import CHECKPOINT_FILE, save_checkpoint
@@ -39,6 +39,32 @@ log = logging.getLogger(__name__)
 METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.csv"
 TRAIN_STATE_FILE = "train_state.pt"
+
+
+_FIRST_RUN = True
+
+
+class Stopwatch:
+    """Seconds per stage of a run, so a sweep's fixed cost per trial (everything but training) shows."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = now - self._last
+        self._last = now
+
+
+def process_age() -> float | None:
+    """Seconds since this process started (Linux /proc), i.e. interpreter + imports + Hydra before run()."""
+    try:
+        start_ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def training_fingerprint(experiment: ExperimentConfig) -> str:
@@ -63,6 +89,45 @@ def load_data(cfg, progress: bool = False) -> Layer2Data:
         path = import_physionet2019(cfg.source, seq_len=cfg.seq_len, min_hours=cfg.min_hours, progress=progress, cache_dir=cfg.cache_dir)
         return select_vitals(read_layer2(path), cfg.vitals, str(path))
     raise VaelabError(f"config data.name: unknown data source {getattr(cfg, 'name', cfg)!r}")
+
+
+_PREPARED: dict[str, PreparedData] = {}  # data key -> prepared data, oldest first
+_PCA_R2: dict[str, dict] = {}  # data key + eval settings -> factor_r2 of the PCA baseline
+CACHE_SIZE = 2  # data sets kept per process
+
+
+def prepared_data(experiment: ExperimentConfig) -> tuple[PreparedData, bool]:
+    """(prepared data, whether it came from the cache): loaded, split and normalized once per process.
+
+    The trials of a sweep share one process (basic launcher) or a few reused ones (joblib
+    workers), and mostly the same data: preparing it again per trial is pure fixed cost. The key
+    holds the data config, the split seed and the source file's size and modification time, so a
+    changed file is read again. Cached arrays are made read-only: no run can alter another's inputs.
+    """
+    key = _data_key(experiment)
+    if key in _PREPARED:
+        return _PREPARED[key], True
+    data = load_data(experiment.data, progress=not experiment.quiet)
+    prepared = prepare_data(data, experiment.data.val_fraction, experiment.seed)
+    for array in (data.values, data.masks, prepared.x, prepared.masks, prepared.train_idx, prepared.val_idx):
+        array.flags.writeable = False
+    _PREPARED[key] = prepared
+    while len(_PREPARED) > CACHE_SIZE:
+        stale = next(iter(_PREPARED))
+        del _PREPARED[stale]
+        for pca_key in [k for k in _PCA_R2 if k.startswith(stale)]:
+            del _PCA_R2[pca_key]
+    return prepared, False
+
+
+def _data_key(experiment: ExperimentConfig) -> str:
+    source = getattr(experiment.data, "path", None) or getattr(experiment.data, "source", None)
+    stat = None
+    if source and Path(source).exists():
+        info = Path(source).stat()
+        stat = [str(Path(source).resolve()), info.st_size, info.st_mtime_ns]
+    plain = {"data": asdict(experiment.data), "seed": experiment.seed, "file": stat}
+    return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def data_source(cfg) -> str:
@@ -133,10 +198,20 @@ def evaluate_run(model, prepared: PreparedData, experiment: ExperimentConfig) ->
     if data.factors:
         seed = experiment.eval.probe_seed
         out["factor_r2"] = factor_r2(mu, data.factors, seed=seed)
-        pca = pca_embeddings(prepared.x, prepared.masks, n_components=experiment.eval.pca_components, seed=seed)
-        out["factor_r2_pca"] = factor_r2(pca, data.factors, seed=seed)
+        out["factor_r2_pca"] = pca_factor_r2(prepared, experiment)
     out.update(downstream_probe(mu, data, experiment))
     return out, mu, logvar, recon
+
+
+def pca_factor_r2(prepared: PreparedData, experiment: ExperimentConfig) -> dict:
+    """The factor probe on a PCA of the inputs: a baseline that depends on the data alone, so it is
+    computed once per data set and process, not once per trial."""
+    seed, n = experiment.eval.probe_seed, experiment.eval.pca_components
+    key = f"{_data_key(experiment)}/pca{n}/seed{seed}"
+    if key not in _PCA_R2:
+        pca = pca_embeddings(prepared.x, prepared.masks, n_components=n, seed=seed)
+        _PCA_R2[key] = factor_r2(pca, prepared.data.factors, seed=seed)
+    return dict(_PCA_R2[key])
 
 
 def downstream_probe(mu: np.ndarray, data: Layer2Data, experiment: ExperimentConfig) -> dict:
@@ -171,9 +246,15 @@ def run(experiment: ExperimentConfig, output_dir: str | Path, config: dict | Non
     config = config if config is not None else asdict(experiment)
     result: dict = {"status": "failed", "output_dir": str(output_dir)}
     started = time.perf_counter()
+    clock = Stopwatch()
+    global _FIRST_RUN
+    if _FIRST_RUN:  # process start-up (interpreter, imports, Hydra) is paid once per process, not per trial
+        result["startup_seconds"] = process_age()
+        _FIRST_RUN = False
     try:
-        data = load_data(experiment.data, progress=not experiment.quiet)
-        prepared = prepare_data(data, experiment.data.val_fraction, experiment.seed)
+        prepared, cached = prepared_data(experiment)
+        data = prepared.data
+        result["data_cached"] = cached
         check_fit(prepared, experiment.trainer.batch_size, data_source(experiment.data))
         result.update(n_patients=data.n_patients, n_train=len(prepared.train_idx), n_val=len(prepared.val_idx),
                       seq_len=data.seq_len, vitals=list(data.vitals))
@@ -181,6 +262,7 @@ def run(experiment: ExperimentConfig, output_dir: str | Path, config: dict | Non
         seed_everything(experiment.seed)
         model = build_model(**args)
         result["n_parameters"] = int(sum(p.numel() for p in model.parameters()))
+        clock.lap("data_and_model")
         loss_fn = build_loss(
             args["model_type"], experiment.loss.beta, experiment.loss.free_bits, experiment.schedule.warmup_epochs,
             experiment.schedule.cycle_epochs, experiment.schedule.kind, experiment.loss.free_bits_mode, experiment.loss.branch_weight,
@@ -205,14 +287,20 @@ def run(experiment: ExperimentConfig, output_dir: str | Path, config: dict | Non
             return result
         result.update(epochs_trained=outcome.epochs_trained, best_epoch=outcome.best_epoch, stopped_early=outcome.stopped_early,
                       train_seconds=outcome.seconds, threads=torch.get_num_threads())
+        clock.lap("train")
         figures, mu, logvar, recon = evaluate_run(model, prepared, experiment)
         result.update(figures)
+        clock.lap("evaluate")
         result["status"] = "ok"
         write_history(output_dir / HISTORY_FILE, outcome.history)
         write_latents(output_dir / LATENTS_FILE, mu, logvar, data.patient_ids)
         save_checkpoint(output_dir / CHECKPOINT_FILE, model, args, prepared.normalizer, config)
-        write_plots(output_dir / "plots", outcome.history, result, prepared, recon, experiment)
+        if experiment.eval.plots:
+            write_plots(output_dir / "plots", outcome.history, result, prepared, recon, experiment)
+        clock.lap("write")
         result["seconds"] = time.perf_counter() - started
+        result["timings"] = clock.laps
+        result["fixed_seconds"] = result["seconds"] - clock.laps["train"]  # everything a trial costs besides training
         write_json(output_dir / METRICS_FILE, result)
         return result
     except VaelabError as exc:
@@ -225,6 +313,8 @@ def run(experiment: ExperimentConfig, output_dir: str | Path, config: dict | Non
 
 
 def write_plots(plot_dir: Path, history: list[dict], result: dict, prepared: PreparedData, recon, experiment: ExperimentConfig) -> None:
+    from . import plots  # matplotlib is imported only by runs that draw (seconds of start-up otherwise)
+
     history_df = pd.DataFrame(history)
     plots.plot_training_curves(history_df, plot_dir / "training_curves.png", recon_unit="MSE (normalized)")
     plots.plot_kl_per_dim(result["kl_per_dim"], plot_dir / "kl_per_dim.png", threshold=experiment.loss.free_bits)

@@ -90,7 +90,10 @@ def seed_everything(seed: int) -> None:
 
 
 def _as_tensor(array: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
-    return torch.as_tensor(np.ascontiguousarray(array, dtype=np.float32)).to(device)
+    array = np.ascontiguousarray(array, dtype=np.float32)
+    if not array.flags.writeable:  # cached inputs are read-only (run.prepared_data); torch wants to own a copy
+        array = array.copy()
+    return torch.as_tensor(array).to(device)
 
 
 @torch.no_grad()

@@ -31,8 +31,10 @@ def test_the_plans_model_is_a_named_variant(compose_config):
 
     e = validate(compose_config(["model=plan", "model.base_channels=32"]))
     assert isinstance(e.model, PlanModelConfig) and e.model.base_channels == 32
-    e = validate(compose_config(["model.latent_groups=true", "model.pooling=moments_std", "loss.spectral_weight=0.5"]))
+    e = validate(compose_config(["model.latent_groups=true", "model.pooling=moments_std", "loss.spectral_weight=0.5",
+                                 "model.spectral_head=true"]))
     assert (e.model.latent_groups, e.model.pooling, e.loss.spectral_weight) == (True, "moments_std", 0.5)
+    assert e.model.spectral_head and e.loss.band_power_weight == 1.0
 
 
 @pytest.mark.parametrize(
@@ -51,6 +53,7 @@ def test_the_plans_model_is_a_named_variant(compose_config):
         ("model.pooling=max", "config model.pooling: must be one of moments, moments_std, got 'max'"),
         ("model.latent_dim=3 model.latent_groups=true", "config model.latent_groups: needs latent_dim >= 4"),
         ("loss.spectral_weight=-1", "config loss.spectral_weight: must be >= 0"),
+        ("loss.band_power_weight=-1", "config loss.band_power_weight: must be >= 0"),
     ],
 )
 def test_out_of_range_values_fail_with_one_line_naming_the_key(compose_config, override, message):

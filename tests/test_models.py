@@ -169,3 +169,23 @@ def test_plan_model_is_buildable_by_name_for_comparisons():
     assert isinstance(model, PlanMultiScaleConv1DVAE)
     recon, mu, logvar = model(torch.randn(2, 168, 7))
     assert recon.shape == (2, 168, 7) and mu.shape == (2, 8)
+
+
+def test_spectral_head_predicts_log_band_power_per_vital_and_trains():
+    from vaelab.losses import log_band_power, octave_bands
+
+    torch.manual_seed(0)
+    vae = MultiScaleConv1DVAE(input_dim=3, seq_len=96, latent_dim=6, base_channels=8, spectral_head=True)
+    x = torch.randn(5, 96, 3)
+    mask = (torch.rand_like(x) < 0.8).float()
+    recon, mu, logvar, branches = vae(x, mask, return_branches=True)
+    predicted = vae.band_power(mu)
+    assert predicted.shape == (5, 3, octave_bands(96).shape[1]) == log_band_power(x, mask).shape
+    loss = MultiScaleVAELoss(band_power_weight=2.0)
+    with_head = loss.terms(recon, x, mu, logvar, mask, branches, band_power=predicted)
+    without = loss.terms(recon, x, mu, logvar, mask, branches)
+    assert with_head.band_power.item() > 0 and without.band_power.item() == 0.0
+    assert with_head.total.item() == pytest.approx(without.total.item() + 2.0 * with_head.band_power.item(), rel=1e-5)
+    with_head.total.backward()
+    assert vae.spectral_head[0].weight.grad.abs().sum() > 0 and vae.encoder.fc_mu.weight.grad.abs().sum() > 0
+    assert MultiScaleConv1DVAE(input_dim=3, seq_len=96, latent_dim=6, base_channels=8).band_power(mu) is None

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 ARGS = ["data.n_patients=48", "data.seq_len=48", "model.latent_dim=4", "model.base_channels=8", "trainer.epochs=12",
         "trainer.patience=12", "trainer.batch_size=8", "schedule.warmup_epochs=2", "schedule.cycle_epochs=4", "quiet=true"]
-VOLATILE = {"train_seconds", "seconds", "output_dir"}
+VOLATILE = {"train_seconds", "seconds", "output_dir", "timings", "fixed_seconds", "startup_seconds"}
 
 
 def cli(run_dir, *extra):

@@ -67,6 +67,12 @@ class SyntheticDataConfig(DataConfig):
 class H5DataConfig(DataConfig):
     name: str = "h5"
     path: str = MISSING  # a Layer-2 HDF5 file (values, masks, patient_index, vital_index)
+    stream: bool = False  # read the file in chunks instead of loading it (files larger than memory)
+    memory_mb: int = 512  # streaming: MiB the stream's patient buffers may hold (model and torch come on top)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(self.memory_mb >= 1, "data.memory_mb", f"must be >= 1, got {self.memory_mb}")
 
 
 @dataclass
@@ -110,6 +116,7 @@ class MultiscaleModelConfig(ConvModelConfig):
     name: str = "multiscale"
     latent_groups: bool = False  # one latent group per branch; each decoder branch decodes its own group
     pooling: str = "moments"  # moments (mean, trend, 24 h cos/sin) | moments_std (+ spread over time)
+    spectral_head: bool = False  # predict each vital's log band power from the posterior mean (loss.band_power_weight)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -144,6 +151,7 @@ class LossConfig:
     free_bits_mode: str = "batch"  # batch (Kingma et al. 2016) | sample (the plan's)
     branch_weight: float = 1.0  # each decoder branch's MSE relative to the merged output's; 0 = off
     spectral_weight: float = 0.0  # weight of the log band-power distance (losses.spectral_log_distance); 0 = off
+    band_power_weight: float = 1.0  # weight of the spectral head's error (model.spectral_head=true only)
 
     def __post_init__(self) -> None:
         _check(self.beta >= 0, "loss.beta", f"must be >= 0, got {self.beta}")
@@ -151,6 +159,7 @@ class LossConfig:
         _check(self.free_bits_mode in FREE_BITS_MODES, "loss.free_bits_mode", f"must be one of {', '.join(FREE_BITS_MODES)}, got {self.free_bits_mode!r}")
         _check(self.branch_weight >= 0, "loss.branch_weight", f"must be >= 0, got {self.branch_weight}")
         _check(self.spectral_weight >= 0, "loss.spectral_weight", f"must be >= 0, got {self.spectral_weight}")
+        _check(self.band_power_weight >= 0, "loss.band_power_weight", f"must be >= 0, got {self.band_power_weight}")
 
 
 @dataclass

@@ -51,6 +51,15 @@ def octave_bands(seq_len: int) -> torch.Tensor:
     return bands
 
 
+def log_band_power(signal: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
+    """(batch, time, vitals) -> (batch, vitals, octave bands): log of each band's mean power per
+    hour, of the signal seen through its mask (0 where unobserved)."""
+    seq_len = signal.shape[1]
+    bands = octave_bands(seq_len).to(dtype=signal.dtype, device=signal.device)
+    power = torch.fft.rfft(signal * observed, dim=1).abs().pow(2)
+    return torch.log(torch.einsum("bkv,kn->bvn", power, bands) / seq_len + 1e-3)
+
+
 def spectral_log_distance(pred: torch.Tensor, clean_target: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
     """Mean squared difference of log band power between prediction and target, per patient, vital
     and octave band, both seen through the same mask (so missingness cancels out).
@@ -59,14 +68,7 @@ def spectral_log_distance(pred: torch.Tensor, clean_target: torch.Tensor, observ
     term charges for a spectrum that lacks them, so the latent has to carry how much a patient
     oscillates or fluctuates at every time scale. Inputs (batch, time, vitals).
     """
-    seq_len = pred.shape[1]
-    bands = octave_bands(seq_len).to(pred.dtype).to(pred.device)
-
-    def log_band_power(signal: torch.Tensor) -> torch.Tensor:
-        power = torch.fft.rfft(signal, dim=1).abs().pow(2)
-        return torch.log(torch.einsum("bkv,kn->bvn", power, bands) / seq_len + 1e-3)
-
-    return (log_band_power(pred * observed) - log_band_power(clean_target * observed)).pow(2).mean()
+    return (log_band_power(pred, observed) - log_band_power(clean_target, observed)).pow(2).mean()
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -102,6 +104,7 @@ class LossTerms:
     branch_recon: list[torch.Tensor] = field(default_factory=list)
     beta: float = 0.0
     spectral: torch.Tensor | None = None  # the log band-power distance (0 when spectral_weight is 0)
+    band_power: torch.Tensor | None = None  # MSE of the spectral head's log band power (0 without a head)
 
 
 class VAELoss(nn.Module):
@@ -119,11 +122,15 @@ class VAELoss(nn.Module):
         branch_weight: float = 1.0,
         schedule: BetaSchedule | None = None,
         spectral_weight: float = 0.0,
+        band_power_weight: float = 1.0,
     ):
         super().__init__()
         if not spectral_weight >= 0:
             raise VaelabError(f"spectral_weight must be >= 0, got {spectral_weight}")
+        if not band_power_weight >= 0:
+            raise VaelabError(f"band_power_weight must be >= 0, got {band_power_weight}")
         self.spectral_weight = float(spectral_weight)
+        self.band_power_weight = float(band_power_weight)
         if not free_bits >= 0:
             raise VaelabError(f"free_bits must be >= 0, got {free_bits}")
         if free_bits_mode not in FREE_BITS_MODES:
@@ -152,11 +159,14 @@ class VAELoss(nn.Module):
         mask: torch.Tensor | None = None,
         branch_recons: list[torch.Tensor] | None = None,
         beta: float | None = None,
+        band_power: torch.Tensor | None = None,
     ) -> LossTerms:
         """All terms of the objective; ``forward`` returns the plan's three of them.
 
         With branch outputs, each branch's masked MSE weighs ``branch_weight`` times the merged
         output's: recon = (merged + w * sum(branches)) / (1 + w * n_branches). w = 1 is the plan.
+        ``band_power``: a model's prediction of the data's log band power (its spectral head), charged
+        ``band_power_weight`` times its mean squared error.
         """
         beta = self.target_beta if beta is None else float(beta)
         if mask is None:
@@ -167,9 +177,13 @@ class VAELoss(nn.Module):
             recon_merged = _observed_mse(recon, *clean)
             branch_recon = [_observed_mse(b, *clean) for b in (branch_recons or [])]
         spectral = torch.zeros((), dtype=recon.dtype, device=recon.device)
-        if self.spectral_weight > 0:
-            observed = clean[1] if mask is not None else torch.ones_like(target)
-            spectral = spectral_log_distance(recon, clean[0] if mask is not None else target, observed)
+        band_error = torch.zeros((), dtype=recon.dtype, device=recon.device)
+        if self.spectral_weight > 0 or band_power is not None:
+            clean_target, observed = (clean[0], clean[1]) if mask is not None else (target, torch.ones_like(target))
+            if self.spectral_weight > 0:
+                spectral = spectral_log_distance(recon, clean_target, observed)
+            if band_power is not None:
+                band_error = (band_power - log_band_power(clean_target, observed)).pow(2).mean()
         if branch_recon and self.branch_weight > 0:
             recon_term = (recon_merged + self.branch_weight * torch.stack(branch_recon).sum()) / (
                 1 + self.branch_weight * len(branch_recon)
@@ -180,7 +194,7 @@ class VAELoss(nn.Module):
         kl_clamped = free_bits_kl(kl, self.free_bits, self.free_bits_mode)
         kl_per_dim = kl.mean(dim=0)
         return LossTerms(
-            total=recon_term + self.spectral_weight * spectral + beta * kl_clamped,
+            total=recon_term + self.spectral_weight * spectral + self.band_power_weight * band_error + beta * kl_clamped,
             recon=recon_term,
             kl_clamped=kl_clamped,
             kl=kl_per_dim.sum(),
@@ -189,6 +203,7 @@ class VAELoss(nn.Module):
             branch_recon=branch_recon,
             beta=beta,
             spectral=spectral,
+            band_power=band_error,
         )
 
     def forward(
@@ -219,6 +234,7 @@ class MultiScaleVAELoss(VAELoss):
         branch_weight: float = 1.0,
         schedule_kind: str = "cyclical",
         spectral_weight: float = 0.0,
+        band_power_weight: float = 1.0,
     ):
         schedule = BetaSchedule(beta=beta, kind=schedule_kind, warmup_epochs=warmup_epochs, cycle_epochs=cycle_epochs)
         super().__init__(
@@ -228,6 +244,7 @@ class MultiScaleVAELoss(VAELoss):
             branch_weight=branch_weight,
             schedule=schedule,
             spectral_weight=spectral_weight,
+            band_power_weight=band_power_weight,
         )
         self.warmup_epochs = warmup_epochs
         self.cycle_epochs = cycle_epochs

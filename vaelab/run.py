@@ -29,7 +29,9 @@ from .data.layer2 import Layer2Data, read_layer2
 from .data.physionet2019 import import_physionet2019
 from .data.synthetic import generate_synthetic
 from .errors import VaelabError
+from .losses import VAELoss
 from .models import build_model
+from .models.base import VAEBase
 from .models.multiscale import BRANCHES
 from .probes import classification_probe, factor_r2, pca_embeddings, summary_statistics
 from .train import TrainConfig, TrainingDiverged, encode_posterior, reconstruct, seed_everything, train
@@ -176,7 +178,32 @@ def model_args(experiment: ExperimentConfig, data: Layer2Data) -> dict:
         "n_layers": getattr(m, "n_layers", 2),
         "latent_groups": getattr(m, "latent_groups", False),
         "pooling": getattr(m, "pooling", "moments"),
+        "spectral_head": getattr(m, "spectral_head", False),
     }
+
+
+def model_and_loss(experiment: ExperimentConfig, data) -> tuple[dict, VAEBase, VAELoss]:
+    """(build_model's arguments, the seeded model, its loss) for a run on ``data`` (anything with
+    n_vitals and seq_len: in-memory or streamed)."""
+    args = model_args(experiment, data)
+    seed_everything(experiment.seed)
+    model = build_model(**args)
+    loss = experiment.loss
+    loss_fn = build_loss(
+        args["model_type"], loss.beta, loss.free_bits, experiment.schedule.warmup_epochs, experiment.schedule.cycle_epochs,
+        experiment.schedule.kind, loss.free_bits_mode, loss.branch_weight, loss.spectral_weight, loss.band_power_weight,
+    )
+    return args, model, loss_fn
+
+
+def record_divergence(exc: TrainingDiverged, result: dict, output_dir: Path, started: float) -> dict:
+    """A diverged run is a result: metrics.json says so, history.csv keeps the epochs before."""
+    result.update(status="diverged", error=str(exc), diverged_epoch=exc.epoch, epochs_trained=len(exc.history),
+                  train_seconds=time.perf_counter() - started)
+    write_history(output_dir / HISTORY_FILE, exc.history)
+    write_json(output_dir / METRICS_FILE, result)
+    log.warning("run diverged: %s", exc)
+    return result
 
 
 def evaluate_run(model, prepared: PreparedData, experiment: ExperimentConfig) -> dict:
@@ -242,6 +269,10 @@ def run(experiment: ExperimentConfig, output_dir: str | Path, config: dict | Non
     A VaelabError about the inputs propagates (after metrics.json records ``status: failed``);
     divergence is a result, not an error: ``status: diverged``.
     """
+    if getattr(experiment.data, "stream", False):  # data=h5 data.stream=true: a file larger than memory, read in chunks
+        from .stream_run import run_streamed  # imported here: stream_run builds on this module
+
+        return run_streamed(experiment, output_dir, config)
     output_dir = Path(output_dir)
     config = config if config is not None else asdict(experiment)
     result: dict = {"status": "failed", "output_dir": str(output_dir)}
@@ -258,16 +289,9 @@ def run(experiment: ExperimentConfig, output_dir: str | Path, config: dict | Non
         check_fit(prepared, experiment.trainer.batch_size, data_source(experiment.data))
         result.update(n_patients=data.n_patients, n_train=len(prepared.train_idx), n_val=len(prepared.val_idx),
                       seq_len=data.seq_len, vitals=list(data.vitals))
-        args = model_args(experiment, data)
-        seed_everything(experiment.seed)
-        model = build_model(**args)
+        args, model, loss_fn = model_and_loss(experiment, data)
         result["n_parameters"] = int(sum(p.numel() for p in model.parameters()))
         clock.lap("data_and_model")
-        loss_fn = build_loss(
-            args["model_type"], experiment.loss.beta, experiment.loss.free_bits, experiment.schedule.warmup_epochs,
-            experiment.schedule.cycle_epochs, experiment.schedule.kind, experiment.loss.free_bits_mode, experiment.loss.branch_weight,
-            experiment.loss.spectral_weight,
-        )
         t = experiment.trainer
         train_config = TrainConfig(t.epochs, t.batch_size, t.lr, t.patience, experiment.seed, t.threads,
                                    progress=not experiment.quiet, device=t.device)
@@ -279,12 +303,7 @@ def run(experiment: ExperimentConfig, output_dir: str | Path, config: dict | Non
             outcome = train(model, loss_fn, prepared.x[tr], prepared.masks[tr], prepared.x[va], prepared.masks[va], train_config,
                             state_path=state_path, fingerprint=training_fingerprint(experiment))
         except TrainingDiverged as exc:
-            result.update(status="diverged", error=str(exc), diverged_epoch=exc.epoch, epochs_trained=len(exc.history),
-                          train_seconds=time.perf_counter() - started)
-            write_history(output_dir / HISTORY_FILE, exc.history)
-            write_json(output_dir / METRICS_FILE, result)
-            log.warning("run diverged: %s", exc)
-            return result
+            return record_divergence(exc, result, output_dir, started)
         result.update(epochs_trained=outcome.epochs_trained, best_epoch=outcome.best_epoch, stopped_early=outcome.stopped_early,
                       train_seconds=outcome.seconds, threads=torch.get_num_threads())
         clock.lap("train")

@@ -17,7 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .atomic import atomic_path
-from .data.tensors import batch_indices
+from .data.tensors import BatchSource, as_batch_source
 from .errors import VaelabError
 from .losses import VAELoss
 from .models.base import VAEBase
@@ -97,13 +97,18 @@ def _as_tensor(array: np.ndarray, device: torch.device | str = "cpu") -> torch.T
 
 
 @torch.no_grad()
-def encode_posterior(model: VAEBase, x: np.ndarray, mask: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior means and log-variances (N, latent_dim) in eval mode."""
+def encode_posterior(
+    model: VAEBase, x: np.ndarray | BatchSource, mask: np.ndarray | None = None, batch_size: int = 256
+) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior means and log-variances (N, latent_dim) in eval mode, in the source's order.
+
+    ``x`` is an array (with ``mask``) or a batch source (no mask), e.g. a streamed Layer-2 file.
+    """
     model.eval()
     device = _device_of(model)
     mus, logvars = [], []
-    for start in range(0, len(x), batch_size):
-        _, mu, logvar = model.encode(_as_tensor(x[start : start + batch_size], device), _as_tensor(mask[start : start + batch_size], device))
+    for xb, mb in as_batch_source(x, mask).batches(batch_size):
+        _, mu, logvar = model.encode(_as_tensor(xb, device), _as_tensor(mb, device))
         mus.append(mu.cpu().numpy())
         logvars.append(logvar.cpu().numpy())
     return np.concatenate(mus), np.concatenate(logvars)
@@ -125,21 +130,24 @@ def reconstruct(model: VAEBase, x: np.ndarray, mask: np.ndarray, batch_size: int
 
 
 @torch.no_grad()
-def evaluate(model: VAEBase, loss_fn: VAELoss, x: np.ndarray, mask: np.ndarray, batch_size: int = 256) -> dict:
-    """Validation figures at the target beta, decoding the posterior mean."""
+def evaluate(
+    model: VAEBase, loss_fn: VAELoss, x: np.ndarray | BatchSource, mask: np.ndarray | None = None, batch_size: int = 256
+) -> dict:
+    """Validation figures at the target beta, decoding the posterior mean (arrays or a batch source)."""
     model.eval()
     device = _device_of(model)
     sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "kl_clamped": 0.0}
     mus = []
-    for start in range(0, len(x), batch_size):
-        xb, mb = _as_tensor(x[start : start + batch_size], device), _as_tensor(mask[start : start + batch_size], device)
+    source = as_batch_source(x, mask)
+    for xb, mb in source.batches(batch_size):
+        xb, mb = _as_tensor(xb, device), _as_tensor(mb, device)
         _, mu, logvar = model.encode(xb, mb)
         recon, branches = model.decode(mu, return_branches=True)
-        t = loss_fn.terms(recon, xb, mu, logvar, mb, branches, beta=loss_fn.target_beta)
+        t = loss_fn.terms(recon, xb, mu, logvar, mb, branches, beta=loss_fn.target_beta, band_power=model.band_power(mu))
         for key, value in (("loss", t.total), ("recon", t.recon), ("kl", t.kl), ("kl_clamped", t.kl_clamped)):
             sums[key] += value.item() * len(xb)
         mus.append(mu.cpu().numpy())
-    figures = {k: v / len(x) for k, v in sums.items()}
+    figures = {k: v / len(source) for k, v in sums.items()}
     figures["active_units"] = int((np.concatenate(mus).var(axis=0) > ACTIVE_UNIT_THRESHOLD).sum())
     return figures
 
@@ -165,18 +173,20 @@ def _load_state(path: Path, fingerprint: str) -> dict | None:
 def train(
     model: VAEBase,
     loss_fn: VAELoss,
-    x_train: np.ndarray,
-    mask_train: np.ndarray,
-    x_val: np.ndarray,
-    mask_val: np.ndarray,
+    x_train: np.ndarray | BatchSource,
+    mask_train: np.ndarray | None,
+    x_val: np.ndarray | BatchSource,
+    mask_val: np.ndarray | None,
     config: TrainConfig | None = None,
     state_path: Path | None = None,
     fingerprint: str = "",
 ) -> TrainResult:
     """Train in place; the model ends with its best validation weights.
 
-    Inputs are normalized (N, T, V) arrays with 0 where unobserved, and their masks.
-    Raises TrainingDiverged as soon as a training loss is NaN or Inf.
+    Inputs are normalized (N, T, V) arrays with 0 where unobserved, and their masks; or, for data
+    larger than memory, batch sources (``data.tensors.BatchSource``, e.g. a streamed Layer-2 file)
+    in place of ``x_train`` / ``x_val`` with the masks None. Both read the same ``rng`` the same way,
+    so arrays train exactly as before. Raises TrainingDiverged as soon as a training loss is NaN or Inf.
 
     With ``state_path``, the whole training state (weights, best weights, Adam, history, early
     stopping, torch and numpy random states) is written there atomically after every epoch, and
@@ -190,7 +200,7 @@ def train(
     rng = np.random.default_rng(config.seed)
     device = resolve_device(config.device)
     model.to(device)
-    x_train_t, mask_train_t = _as_tensor(x_train), _as_tensor(mask_train)
+    train_source, val_source = as_batch_source(x_train, mask_train), as_batch_source(x_val, mask_val)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
 
     history: list[dict] = []
@@ -214,13 +224,12 @@ def train(
         model.train()
         sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "kl_clamped": 0.0}
         seen = 0
-        for index in batch_indices(len(x_train), config.batch_size, shuffle=True, rng=rng):
-            if len(index) < 2 and len(x_train) >= 2:
+        for xb, mb in train_source.batches(config.batch_size, rng):
+            if len(xb) < 2 and len(train_source) >= 2:
                 continue  # BatchNorm cannot train on a batch of one
-            idx = torch.from_numpy(index)
-            xb, mb = x_train_t[idx].to(device, non_blocking=True), mask_train_t[idx].to(device, non_blocking=True)
+            xb, mb = _as_tensor(xb, device), _as_tensor(mb, device)
             recon, mu, logvar, branches = model(xb, mb, return_branches=True)
-            t = loss_fn.terms(recon, xb, mu, logvar, mb, branches, beta=beta)
+            t = loss_fn.terms(recon, xb, mu, logvar, mb, branches, beta=beta, band_power=model.band_power(mu))
             if not torch.isfinite(t.total):
                 raise TrainingDiverged(
                     f"training diverged at epoch {epoch}: loss is {t.total.item()} (try a smaller trainer.lr)", epoch, history
@@ -228,11 +237,11 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             t.total.backward()
             optimizer.step()
-            n = len(index)
+            n = len(xb)
             seen += n
             for key, value in (("loss", t.total), ("recon", t.recon), ("kl", t.kl), ("kl_clamped", t.kl_clamped)):
                 sums[key] += value.item() * n
-        val = evaluate(model, loss_fn, x_val, mask_val)
+        val = evaluate(model, loss_fn, val_source)
         if not np.isfinite(val["loss"]):
             raise TrainingDiverged(f"training diverged at epoch {epoch}: validation loss is {val['loss']}", epoch, history)
         row = {"epoch": epoch, "beta": beta}

@@ -14,10 +14,11 @@ declare -A arms=(
   [latent_groups]="model=multiscale model.latent_groups=true"
   [std_pooling]="model=multiscale model.pooling=moments_std"
   [spectral]="model=multiscale loss.spectral_weight=1.0"
-  [spectral_std]="model=multiscale model.pooling=moments_std loss.spectral_weight=1.0"
-  [groups_spectral_std]="model=multiscale model.latent_groups=true model.pooling=moments_std loss.spectral_weight=1.0"
+  [spectral_0.1]="model=multiscale loss.spectral_weight=0.1"
+  [spectral_head]="model=multiscale model.spectral_head=true"
+  [spectral_head_std]="model=multiscale model.spectral_head=true model.pooling=moments_std"
 )
-order=(plan default latent_groups std_pooling spectral spectral_std groups_spectral_std)
+order=(plan default latent_groups std_pooling spectral spectral_0.1 spectral_head spectral_head_std)
 selected=("${@:-${order[@]}}")
 jobs=()
 for arm in "${selected[@]}"; do

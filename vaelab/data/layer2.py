@@ -74,17 +74,8 @@ class Layer2Data:
 def read_layer2(path: str | os.PathLike) -> Layer2Data:
     """Load and validate a Layer-2 file; values come back float32 with NaN where unobserved."""
     path = Path(path)
-    if not path.exists():
-        raise VaelabError(f"{path}: file not found")
-    if not path.is_file():
-        raise VaelabError(f"{path}: not a file")
-    try:
-        if not h5py.is_hdf5(path):
-            raise VaelabError(f"{path}: not an HDF5 file")
-        with h5py.File(path, "r") as f:
-            for name in _REQUIRED:
-                if not isinstance(f.get(name), h5py.Dataset):
-                    raise VaelabError(f"{path}: dataset '{name}' is missing")
+    with open_layer2(path) as f:
+        try:
             data = Layer2Data(
                 values=_read_numeric(f["values"], path, np.float32),
                 masks=_read_numeric(f["masks"], path),
@@ -93,13 +84,37 @@ def read_layer2(path: str | os.PathLike) -> Layer2Data:
                 factors=_read_group(f, "factors", path),
                 labels=_read_group(f, "labels", path),
             )
-    except OSError as e:  # truncated or corrupt file, unreadable dataset, permission denied
-        raise VaelabError(f"{path}: not a readable HDF5 file ({_one_line(e)})") from e
+        except OSError as e:  # truncated or corrupt dataset
+            raise unreadable(path, e) from e
 
     observed = _validate(data, path)
     np.copyto(data.values, np.nan, where=~observed)
     data.masks = observed.astype(np.float32)
     return data
+
+
+def open_layer2(path: Path) -> h5py.File:
+    """The file opened read-only, once it is known to exist, be HDF5 and hold the required datasets."""
+    if not path.exists():
+        raise VaelabError(f"{path}: file not found")
+    if not path.is_file():
+        raise VaelabError(f"{path}: not a file")
+    try:
+        if not h5py.is_hdf5(path):
+            raise VaelabError(f"{path}: not an HDF5 file")
+        f = h5py.File(path, "r")
+        missing = [name for name in _REQUIRED if not isinstance(f.get(name), h5py.Dataset)]
+    except OSError as e:  # truncated or corrupt file, permission denied
+        raise unreadable(path, e) from e
+    if missing:
+        f.close()
+        raise VaelabError(f"{path}: dataset '{missing[0]}' is missing")
+    return f
+
+
+def unreadable(path: Path, e: OSError) -> VaelabError:
+    """The one line for an HDF5 read that fails (truncated file, unreadable dataset)."""
+    return VaelabError(f"{path}: not a readable HDF5 file ({_one_line(e)})")
 
 
 def write_layer2(path: str | os.PathLike, data: Layer2Data) -> None:
@@ -127,6 +142,15 @@ def _validate(data: Layer2Data, path: Path) -> np.ndarray:
     """Check every rule of the format; return the boolean observed mask."""
     values, masks = np.asarray(data.values), np.asarray(data.masks)
     ids, vitals = [str(p) for p in data.patient_ids], [str(v) for v in data.vitals]
+    check_layout(path, values, masks, ids, vitals)
+    observed = check_content(path, values, masks, ids, vitals)
+    check_groups(path, {name: getattr(data, name) for name in _GROUPS}, len(ids))
+    return observed
+
+
+def check_layout(path: Path, values, masks, ids: list[str], vitals: list[str]) -> None:
+    """The rules on dtypes, shapes and index datasets; ``values`` and ``masks`` may be h5py
+    datasets (only dtype and shape are read), so a streamed file is checked before any chunk is."""
 
     def fail(problem: str) -> VaelabError:
         return VaelabError(f"{path}: {problem}")
@@ -150,6 +174,17 @@ def _validate(data: Layer2Data, path: Path) -> np.ndarray:
         if (counts > 1).any():
             raise fail(f"dataset '{name}' repeats {str(unique[np.argmax(counts > 1)])!r}")
 
+
+def check_content(
+    path: Path, values: np.ndarray, masks: np.ndarray, ids: list[str], vitals: list[str], scope: str = ""
+) -> np.ndarray:
+    """The rules on the numbers, for all patients or one chunk of them (``ids`` are the rows'
+    own ids, so a message names the first bad patient; ``scope``, e.g. " in rows 0-99", says
+    what a count covers); returns the boolean observed mask."""
+
+    def fail(problem: str) -> VaelabError:
+        return VaelabError(f"{path}: {problem}")
+
     def first(bad: np.ndarray) -> str:
         p, t, k = np.unravel_index(np.argmax(bad), bad.shape)
         return f"patient {ids[p]!r}, hour {t}, vital {vitals[k]!r}"
@@ -162,23 +197,26 @@ def _validate(data: Layer2Data, path: Path) -> np.ndarray:
     if values.dtype.kind == "f":
         infinite = np.isinf(values)
         if infinite.any():
-            raise fail(f"dataset 'values' has {_count(infinite.sum(), 'infinite entry')}, first at {first(infinite)}")
+            raise fail(f"dataset 'values' has {_count(infinite.sum(), 'infinite entry')}{scope}, first at {first(infinite)}")
         missing = np.isnan(values) & observed
         if missing.any():
             raise fail(
-                f"dataset 'values' has {_count(missing.sum(), 'NaN entry')} where 'masks' says observed, "
+                f"dataset 'values' has {_count(missing.sum(), 'NaN entry')} where 'masks' says observed{scope}, "
                 f"first at {first(missing)}"
             )
     empty = ~observed.any(axis=(1, 2))
     if empty.any():
-        others = f" ({_count(empty.sum(), 'patient')} have none)" if empty.sum() > 1 else ""
+        others = f" ({_count(empty.sum(), 'patient')}{scope} have none)" if empty.sum() > 1 else ""
         raise fail(f"patient {ids[np.argmax(empty)]!r} has no observation at all{others}")
-
-    for group_name in _GROUPS:
-        for name, arr in (getattr(data, group_name) or {}).items():
-            if np.shape(arr) != (n,):
-                raise fail(f"dataset '{group_name}/{name}' has shape {np.shape(arr)} but there are {n} patients")
     return observed
+
+
+def check_groups(path: Path, groups: dict[str, dict | None], n: int) -> None:
+    """Every dataset of factors/ and labels/ has one entry per patient."""
+    for group_name, group in groups.items():
+        for name, arr in (group or {}).items():
+            if np.shape(arr) != (n,):
+                raise VaelabError(f"{path}: dataset '{group_name}/{name}' has shape {np.shape(arr)} but there are {n} patients")
 
 
 def _read_numeric(ds: h5py.Dataset, path: Path, dtype=None) -> np.ndarray:

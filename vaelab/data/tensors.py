@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -98,3 +99,39 @@ def batch_indices(
     order = (rng or np.random.default_rng()).permutation(n) if shuffle else np.arange(n)
     for start in range(0, n, batch_size):
         yield order[start : start + batch_size]
+
+
+class BatchSource(Protocol):
+    """What the trainer reads: patients yielded as (x, mask) float32 mini-batches (B, T, V).
+
+    ``batches`` covers every patient once; with ``rng`` in a shuffled order drawn from it (so an
+    epoch is reproducible and resumable from the generator's state), without in a fixed order.
+    """
+
+    def __len__(self) -> int: ...
+
+    def batches(self, batch_size: int, rng: np.random.Generator | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]: ...
+
+
+class ArrayBatches:
+    """Normalized arrays in memory as a BatchSource (a Layer2Stream's batches are the other kind)."""
+
+    def __init__(self, x: np.ndarray, mask: np.ndarray):
+        self.x = np.ascontiguousarray(x, dtype=np.float32)
+        self.mask = np.ascontiguousarray(mask, dtype=np.float32)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def batches(self, batch_size: int, rng: np.random.Generator | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for index in batch_indices(len(self.x), batch_size, shuffle=rng is not None, rng=rng):
+            yield self.x[index], self.mask[index]
+
+
+def as_batch_source(x, mask: np.ndarray | None = None) -> BatchSource:
+    """Arrays (x, mask) as an ArrayBatches; a BatchSource given as ``x`` with no mask, as is."""
+    if mask is None:
+        if not hasattr(x, "batches"):
+            raise TypeError(f"expected arrays (x, mask) or a batch source, got {type(x).__name__} and no mask")
+        return x
+    return ArrayBatches(x, mask)

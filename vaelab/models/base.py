@@ -35,6 +35,11 @@ class VAEBase(nn.Module):
     def decode(self, z: torch.Tensor, return_branches: bool = False):
         raise NotImplementedError
 
+    def band_power(self, mu: torch.Tensor) -> torch.Tensor | None:
+        """A spectral head's prediction of the data's log band power from the posterior mean
+        (batch, vitals, bands), or None for a model without one (the default)."""
+        return None
+
     def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
         """Sample z = mu + sigma * eps (the reparameterization trick)."""
         std = torch.exp(0.5 * logvar)

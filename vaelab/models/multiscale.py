@@ -35,6 +35,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import VaelabError
+from ..losses import octave_bands
 from .base import VAEBase, observed_inputs
 
 DAY_HOURS = 24
@@ -289,7 +290,7 @@ class MultiScaleConv1DVAE(VAEBase):
     """Multi-scale encoder + symmetric decoder; trained with per-branch reconstruction loss."""
 
     def __init__(self, input_dim: int = 7, seq_len: int = 745, latent_dim: int = 32, base_channels: int = 64, dropout: float = 0.2,
-                 latent_groups: bool = False, pooling: str = "moments"):
+                 latent_groups: bool = False, pooling: str = "moments", spectral_head: bool = False):
         super().__init__()
         _check_pooling(pooling)
         self.input_dim = input_dim
@@ -297,6 +298,16 @@ class MultiScaleConv1DVAE(VAEBase):
         self.seq_len = seq_len
         self.encoder = MultiScaleEncoder(input_dim, seq_len, latent_dim, base_channels, dropout, pooling)
         self.decoder = MultiScaleDecoder(input_dim, seq_len, latent_dim, base_channels, dropout, latent_groups)
+        self.n_bands = octave_bands(seq_len).shape[1]
+        self.spectral_head = (
+            nn.Sequential(nn.Linear(latent_dim, 2 * base_channels), nn.LeakyReLU(0.2), nn.Linear(2 * base_channels, input_dim * self.n_bands))
+            if spectral_head else None
+        )
+
+    def band_power(self, mu: torch.Tensor) -> torch.Tensor | None:
+        if self.spectral_head is None:
+            return None
+        return self.spectral_head(mu).view(mu.shape[0], self.input_dim, self.n_bands)
 
     def encode_distribution(self, x, mask):
         return self.encoder(x, mask)

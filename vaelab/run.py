@@ -34,7 +34,7 @@ from .models import build_model
 from .models.base import VAEBase
 from .models.multiscale import BRANCHES
 from .probes import classification_probe, factor_r2, pca_embeddings, summary_statistics
-from .train import TrainConfig, TrainingDiverged, encode_posterior, reconstruct, seed_everything, train
+from .train import TrainConfig, TrainingDiverged, TrainResult, encode_posterior, reconstruct, seed_everything, train
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +196,30 @@ def model_and_loss(experiment: ExperimentConfig, data) -> tuple[dict, VAEBase, V
     return args, model, loss_fn
 
 
+def train_recorded(model: VAEBase, loss_fn: VAELoss, train_data: tuple, val_data: tuple, experiment: ExperimentConfig,
+                   output_dir: Path, result: dict, started: float) -> TrainResult | None:
+    """Train with the run's settings and its resumable state file; the outcome goes into ``result``.
+
+    ``train_data`` / ``val_data``: (x, mask) arrays or (batch source, None). None when training
+    diverged: then metrics.json and history.csv already say so.
+    """
+    t = experiment.trainer
+    config = TrainConfig(t.epochs, t.batch_size, t.lr, t.patience, experiment.seed, t.threads,
+                         progress=not experiment.quiet, device=t.device)
+    state_path = output_dir / TRAIN_STATE_FILE
+    if not t.resume:
+        state_path.unlink(missing_ok=True)
+    try:
+        outcome = train(model, loss_fn, *train_data, *val_data, config, state_path=state_path,
+                        fingerprint=training_fingerprint(experiment))
+    except TrainingDiverged as exc:
+        record_divergence(exc, result, output_dir, started)
+        return None
+    result.update(epochs_trained=outcome.epochs_trained, best_epoch=outcome.best_epoch, stopped_early=outcome.stopped_early,
+                  train_seconds=outcome.seconds, threads=torch.get_num_threads())
+    return outcome
+
+
 def record_divergence(exc: TrainingDiverged, result: dict, output_dir: Path, started: float) -> dict:
     """A diverged run is a result: metrics.json says so, history.csv keeps the epochs before."""
     result.update(status="diverged", error=str(exc), diverged_epoch=exc.epoch, epochs_trained=len(exc.history),
@@ -292,20 +316,11 @@ def run(experiment: ExperimentConfig, output_dir: str | Path, config: dict | Non
         args, model, loss_fn = model_and_loss(experiment, data)
         result["n_parameters"] = int(sum(p.numel() for p in model.parameters()))
         clock.lap("data_and_model")
-        t = experiment.trainer
-        train_config = TrainConfig(t.epochs, t.batch_size, t.lr, t.patience, experiment.seed, t.threads,
-                                   progress=not experiment.quiet, device=t.device)
         tr, va = prepared.train_idx, prepared.val_idx
-        try:
-            state_path = output_dir / TRAIN_STATE_FILE
-            if not t.resume:
-                state_path.unlink(missing_ok=True)
-            outcome = train(model, loss_fn, prepared.x[tr], prepared.masks[tr], prepared.x[va], prepared.masks[va], train_config,
-                            state_path=state_path, fingerprint=training_fingerprint(experiment))
-        except TrainingDiverged as exc:
-            return record_divergence(exc, result, output_dir, started)
-        result.update(epochs_trained=outcome.epochs_trained, best_epoch=outcome.best_epoch, stopped_early=outcome.stopped_early,
-                      train_seconds=outcome.seconds, threads=torch.get_num_threads())
+        outcome = train_recorded(model, loss_fn, (prepared.x[tr], prepared.masks[tr]), (prepared.x[va], prepared.masks[va]),
+                                 experiment, output_dir, result, started)
+        if outcome is None:
+            return result
         clock.lap("train")
         figures, mu, logvar, recon = evaluate_run(model, prepared, experiment)
         result.update(figures)
@@ -316,19 +331,29 @@ def run(experiment: ExperimentConfig, output_dir: str | Path, config: dict | Non
         save_checkpoint(output_dir / CHECKPOINT_FILE, model, args, prepared.normalizer, config)
         if experiment.eval.plots:
             write_plots(output_dir / "plots", outcome.history, result, prepared, recon, experiment)
-        clock.lap("write")
-        result["seconds"] = time.perf_counter() - started
-        result["timings"] = clock.laps
-        result["fixed_seconds"] = result["seconds"] - clock.laps["train"]  # everything a trial costs besides training
-        write_json(output_dir / METRICS_FILE, result)
-        return result
+        return finish(result, clock, started, output_dir)
     except VaelabError as exc:
-        result["error"] = str(exc)
-        try:
-            write_json(output_dir / METRICS_FILE, result)
-        except VaelabError:
-            pass  # the output directory itself is the problem; the error says so
+        record_failure(exc, result, output_dir)
         raise
+
+
+def finish(result: dict, clock: Stopwatch, started: float, output_dir: Path) -> dict:
+    """Close the run's clock and write metrics.json: the last file, so its presence means done."""
+    clock.lap("write")
+    result["seconds"] = time.perf_counter() - started
+    result["timings"] = clock.laps
+    result["fixed_seconds"] = result["seconds"] - clock.laps["train"]  # everything a trial costs besides training
+    write_json(output_dir / METRICS_FILE, result)
+    return result
+
+
+def record_failure(exc: VaelabError, result: dict, output_dir: Path) -> None:
+    """metrics.json says ``status: failed`` and why, where the output directory allows it."""
+    result["error"] = str(exc)
+    try:
+        write_json(output_dir / METRICS_FILE, result)
+    except VaelabError:
+        pass  # the output directory itself is the problem; the error says so
 
 
 def write_plots(plot_dir: Path, history: list[dict], result: dict, prepared: PreparedData, recon, experiment: ExperimentConfig) -> None:

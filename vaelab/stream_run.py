@@ -32,9 +32,8 @@ from .data.tensors import Normalizer, split_patients
 from .errors import VaelabError
 from .models.base import VAEBase
 from .models.multiscale import BRANCHES
-from .run import (HISTORY_FILE, METRICS_FILE, TRAIN_STATE_FILE, Stopwatch, model_and_loss, record_divergence,
-                  training_fingerprint, write_history, write_json, write_plots)
-from .train import TrainConfig, TrainingDiverged, encode_posterior, reconstruct, train
+from .run import HISTORY_FILE, Stopwatch, finish, model_and_loss, record_failure, train_recorded, write_history, write_plots
+from .train import encode_posterior, reconstruct
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +50,7 @@ def run_streamed(experiment: ExperimentConfig, output_dir: str | Path, config: d
         with Layer2Stream(experiment.data.path, experiment.data.memory_mb, experiment.data.vitals) as stream:
             return _run(stream, experiment, output_dir, config, result, time.perf_counter())
     except VaelabError as exc:
-        result["error"] = str(exc)
-        try:
-            write_json(output_dir / METRICS_FILE, result)
-        except VaelabError:
-            pass  # the output directory itself is the problem; the error says so
+        record_failure(exc, result, output_dir)
         raise
 
 
@@ -71,18 +66,9 @@ def _run(stream: Layer2Stream, experiment: ExperimentConfig, output_dir: Path, c
     args, model, loss_fn = model_and_loss(experiment, stream)
     result["n_parameters"] = int(sum(p.numel() for p in model.parameters()))
     clock.lap("data_and_model")  # the streaming pass over the file (checks, normalization) included
-    train_config = TrainConfig(t.epochs, t.batch_size, t.lr, t.patience, experiment.seed, t.threads,
-                               progress=not experiment.quiet, device=t.device)
-    state_path = output_dir / TRAIN_STATE_FILE
-    if not t.resume:
-        state_path.unlink(missing_ok=True)
-    try:
-        outcome = train(model, loss_fn, train_source, None, val_source, None, train_config,
-                        state_path=state_path, fingerprint=training_fingerprint(experiment))
-    except TrainingDiverged as exc:
-        return record_divergence(exc, result, output_dir, started)
-    result.update(epochs_trained=outcome.epochs_trained, best_epoch=outcome.best_epoch, stopped_early=outcome.stopped_early,
-                  train_seconds=outcome.seconds, threads=torch.get_num_threads())
+    outcome = train_recorded(model, loss_fn, (train_source, None), (val_source, None), experiment, output_dir, result, started)
+    if outcome is None:
+        return result
     clock.lap("train")
     mu, logvar = encode_posterior(model, stream.patients(np.arange(stream.n_patients), normalizer))
     result.update(M.latent_summary(mu, logvar, mi_batch_size=experiment.eval.mi_batch_size))
@@ -98,12 +84,7 @@ def _run(stream: Layer2Stream, experiment: ExperimentConfig, output_dir: Path, c
         sample = plot_sample(stream, val_idx[:n_plot], normalizer)
         recon = reconstruct(model, sample.x, sample.masks)[0] if n_plot else sample.x
         write_plots(output_dir / "plots", outcome.history, result, sample, recon, experiment)
-    clock.lap("write")
-    result["seconds"] = time.perf_counter() - started
-    result["timings"] = clock.laps
-    result["fixed_seconds"] = result["seconds"] - clock.laps["train"]
-    write_json(output_dir / METRICS_FILE, result)
-    return result
+    return finish(result, clock, started, output_dir)
 
 
 @torch.no_grad()

@@ -17,8 +17,9 @@ declare -A arms=(
   [spectral_0.1]="model=multiscale loss.spectral_weight=0.1"
   [spectral_head]="model=multiscale model.spectral_head=true"
   [spectral_head_std]="model=multiscale model.spectral_head=true model.pooling=moments_std"
+  [spectral_head_0.3]="model=multiscale model.spectral_head=true loss.band_power_weight=0.3"
 )
-order=(plan default latent_groups std_pooling spectral spectral_0.1 spectral_head spectral_head_std)
+order=(plan default latent_groups std_pooling spectral spectral_0.1 spectral_head spectral_head_std spectral_head_0.3)
 selected=("${@:-${order[@]}}")
 jobs=()
 for arm in "${selected[@]}"; do

@@ -32,9 +32,17 @@ def test_the_plans_model_is_a_named_variant(compose_config):
     e = validate(compose_config(["model=plan", "model.base_channels=32"]))
     assert isinstance(e.model, PlanModelConfig) and e.model.base_channels == 32
     e = validate(compose_config(["model.latent_groups=true", "model.pooling=moments_std", "loss.spectral_weight=0.5",
-                                 "model.spectral_head=true"]))
+                                 "model.spectral_head=false"]))
     assert (e.model.latent_groups, e.model.pooling, e.loss.spectral_weight) == (True, "moments_std", 0.5)
-    assert e.model.spectral_head and e.loss.band_power_weight == 1.0
+    assert not e.model.spectral_head
+
+
+def test_default_model_is_the_best_of_multiscale_recovery(compose_config):
+    """experiments/multiscale_recovery: the spectral head at weight 0.3 recovers 3x the episode rate
+    at the plan's reconstruction; the plan's own settings stay the defaults of everything else."""
+    e = validate(compose_config())
+    assert (e.model.spectral_head, e.loss.band_power_weight, e.model.latent_groups, e.model.pooling) == (True, 0.3, False, "moments")
+    assert e.loss.spectral_weight == 0.0
 
 
 @pytest.mark.parametrize(

@@ -48,6 +48,8 @@ from .models.plan_baseline import PlanMultiScaleConv1DVAE
 from .train import TrainConfig, evaluate, reconstruct, seed_everything, train
 
 MODELS: dict[str, type[VAEBase]] = {"plan": PlanMultiScaleConv1DVAE, "vaelab": MultiScaleConv1DVAE}
+# vaelab's model as `python -m vaelab` builds it by default (conf/model/multiscale.yaml)
+MODEL_KWARGS: dict[str, dict] = {"plan": {}, "vaelab": {"spectral_head": True}}
 INPUT_DIM = 7
 LATENT_DIM = 32
 DROPOUT = 0.2
@@ -87,7 +89,7 @@ def machine_header(threads: int) -> dict:
 
 def build(name: str, channels: int, seq_len: int, seed: int = 0) -> VAEBase:
     seed_everything(seed)
-    return MODELS[name](INPUT_DIM, seq_len, LATENT_DIM, channels, DROPOUT)
+    return MODELS[name](INPUT_DIM, seq_len, LATENT_DIM, channels, DROPOUT, **MODEL_KWARGS[name])
 
 
 def n_params(model: torch.nn.Module) -> int:

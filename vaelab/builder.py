@@ -70,7 +70,7 @@ def build_loss(
     free_bits_mode: str = "batch",
     branch_weight: float = 1.0,
     spectral_weight: float = 0.0,
-    band_power_weight: float = 1.0,
+    band_power_weight: float = 0.3,
 ) -> VAELoss:
     """The plan's pairing: cyclical MultiScaleVAELoss for the conv models, linear warm-up VAELoss for the LSTM."""
     if model_type in ("multiscale_conv1d", "plan_multiscale"):

@@ -116,7 +116,7 @@ class MultiscaleModelConfig(ConvModelConfig):
     name: str = "multiscale"
     latent_groups: bool = False  # one latent group per branch; each decoder branch decodes its own group
     pooling: str = "moments"  # moments (mean, trend, 24 h cos/sin) | moments_std (+ spread over time)
-    spectral_head: bool = False  # predict each vital's log band power from the posterior mean (loss.band_power_weight)
+    spectral_head: bool = True  # predict each vital's log band power from the posterior mean (loss.band_power_weight)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -151,7 +151,7 @@ class LossConfig:
     free_bits_mode: str = "batch"  # batch (Kingma et al. 2016) | sample (the plan's)
     branch_weight: float = 1.0  # each decoder branch's MSE relative to the merged output's; 0 = off
     spectral_weight: float = 0.0  # weight of the log band-power distance (losses.spectral_log_distance); 0 = off
-    band_power_weight: float = 1.0  # weight of the spectral head's error (model.spectral_head=true only)
+    band_power_weight: float = 0.3  # weight of the spectral head's error (model.spectral_head=true only)
 
     def __post_init__(self) -> None:
         _check(self.beta >= 0, "loss.beta", f"must be >= 0, got {self.beta}")

@@ -122,7 +122,7 @@ class VAELoss(nn.Module):
         branch_weight: float = 1.0,
         schedule: BetaSchedule | None = None,
         spectral_weight: float = 0.0,
-        band_power_weight: float = 1.0,
+        band_power_weight: float = 0.3,
     ):
         super().__init__()
         if not spectral_weight >= 0:
@@ -234,7 +234,7 @@ class MultiScaleVAELoss(VAELoss):
         branch_weight: float = 1.0,
         schedule_kind: str = "cyclical",
         spectral_weight: float = 0.0,
-        band_power_weight: float = 1.0,
+        band_power_weight: float = 0.3,
     ):
         schedule = BetaSchedule(beta=beta, kind=schedule_kind, warmup_epochs=warmup_epochs, cycle_epochs=cycle_epochs)
         super().__init__(

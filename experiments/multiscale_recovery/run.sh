@@ -8,18 +8,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:-multirun/multiscale_recovery}
+# Every arm names all the settings it differs in, so it means the same whatever the defaults are.
+base="model=multiscale model.latent_groups=false model.pooling=moments model.spectral_head=false loss.spectral_weight=0"
 declare -A arms=(
   [plan]="model=plan"
+  [multiscale]="$base"
+  [latent_groups]="$base model.latent_groups=true"
+  [std_pooling]="$base model.pooling=moments_std"
+  [spectral]="$base loss.spectral_weight=1.0"
+  [spectral_0.1]="$base loss.spectral_weight=0.1"
+  [spectral_head]="$base model.spectral_head=true loss.band_power_weight=1.0"
+  [spectral_head_std]="$base model.spectral_head=true loss.band_power_weight=1.0 model.pooling=moments_std"
+  [spectral_head_0.3]="$base model.spectral_head=true loss.band_power_weight=0.3"
   [default]="model=multiscale"
-  [latent_groups]="model=multiscale model.latent_groups=true"
-  [std_pooling]="model=multiscale model.pooling=moments_std"
-  [spectral]="model=multiscale loss.spectral_weight=1.0"
-  [spectral_0.1]="model=multiscale loss.spectral_weight=0.1"
-  [spectral_head]="model=multiscale model.spectral_head=true"
-  [spectral_head_std]="model=multiscale model.spectral_head=true model.pooling=moments_std"
-  [spectral_head_0.3]="model=multiscale model.spectral_head=true loss.band_power_weight=0.3"
 )
-order=(plan default latent_groups std_pooling spectral spectral_0.1 spectral_head spectral_head_std spectral_head_0.3)
+order=(plan multiscale latent_groups std_pooling spectral spectral_0.1 spectral_head spectral_head_std spectral_head_0.3 default)
 selected=("${@:-${order[@]}}")
 jobs=()
 for arm in "${selected[@]}"; do

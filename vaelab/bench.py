@@ -48,8 +48,10 @@ from .models.plan_baseline import PlanMultiScaleConv1DVAE
 from .train import TrainConfig, evaluate, reconstruct, seed_everything, train
 
 MODELS: dict[str, type[VAEBase]] = {"plan": PlanMultiScaleConv1DVAE, "vaelab": MultiScaleConv1DVAE}
-# vaelab's model as `python -m vaelab` builds it by default (conf/model/multiscale.yaml)
-MODEL_KWARGS: dict[str, dict] = {"plan": {}, "vaelab": {"spectral_head": True}}
+# Each model as it is trained by default: the plan's as the plan wrote it, vaelab's as `python -m vaelab`
+# builds it (conf/model/multiscale.yaml, conf/loss/vae.yaml).
+MODEL_KWARGS: dict[str, dict] = {"plan": {}, "vaelab": {"spectral_head": True, "latent_groups": True}}
+LOSS_KWARGS: dict[str, dict] = {"plan": {}, "vaelab": {"branch_weight": 0.0, "band_power_weight": 0.3}}
 INPUT_DIM = 7
 LATENT_DIM = 32
 DROPOUT = 0.2
@@ -90,6 +92,11 @@ def machine_header(threads: int) -> dict:
 def build(name: str, channels: int, seq_len: int, seed: int = 0) -> VAEBase:
     seed_everything(seed)
     return MODELS[name](INPUT_DIM, seq_len, LATENT_DIM, channels, DROPOUT, **MODEL_KWARGS[name])
+
+
+def loss_for(name: str) -> MultiScaleVAELoss:
+    """The quality check's short schedule with each model's default loss settings."""
+    return MultiScaleVAELoss(**QUALITY_LOSS, **LOSS_KWARGS[name])
 
 
 def n_params(model: torch.nn.Module) -> int:
@@ -173,14 +180,14 @@ def bench_channels(channels: int, args: argparse.Namespace) -> dict:
     """Speed, FLOPs and parameters of both models at one base_channels."""
     x, mask = fake_batch(args.batch_size, args.seq_len)
     xi, mask_i = fake_batch(args.infer_batch_size, args.seq_len, seed=1)
-    loss_fn = MultiScaleVAELoss(**QUALITY_LOSS)
+    losses = {name: loss_for(name) for name in MODELS}
     models = {name: build(name, channels, args.seq_len) for name in MODELS}
     rows: dict[str, dict] = {}
     for name, model in models.items():
         fwd, enc = forward_flops(model, x[:2], mask[:2])
         rows[name] = {"params": n_params(model), "forward_flops": fwd, "encode_flops": enc}
     train_tp = interleaved_throughput(
-        {n: train_step_fn(m, x, mask, loss_fn) for n, m in models.items()}, args.batch_size, args.steps, args.repeats, args.warmup
+        {n: train_step_fn(m, x, mask, losses[n]) for n, m in models.items()}, args.batch_size, args.steps, args.repeats, args.warmup
     )
     infer_tp = interleaved_throughput(
         {n: infer_step_fn(m, xi, mask_i) for n, m in models.items()}, args.infer_batch_size, args.steps, args.repeats, args.warmup
@@ -210,7 +217,7 @@ def quality_check(channels: int, args: argparse.Namespace) -> dict:
     results: dict[str, dict] = {}
     for name in MODELS:
         model = build(name, channels, args.seq_len)
-        loss_fn = MultiScaleVAELoss(**QUALITY_LOSS)
+        loss_fn = loss_for(name)
         config = TrainConfig(
             epochs=args.epochs, batch_size=args.batch_size, patience=args.epochs, seed=0, threads=args.threads, progress=False
         )
@@ -279,7 +286,8 @@ def format_report(report: dict) -> str:
             "",
             f"# quality: base_channels {q['channels']}, {q['patients']} synthetic patients x {q['seq_len']} h (seed 0, 20 % validation), "
             f"{q['epochs']} epochs, MultiScaleVAELoss(beta {q['loss']['beta']}, free bits {q['loss']['free_bits']}, "
-            f"warmup {q['loss']['warmup_epochs']}, cycle {q['loss']['cycle_epochs']})",
+            f"warmup {q['loss']['warmup_epochs']}, cycle {q['loss']['cycle_epochs']}); vaelab's defaults on top: "
+            + ", ".join(f"{k} {v}" for k, v in {**MODEL_KWARGS["vaelab"], **LOSS_KWARGS["vaelab"]}.items()),
             f"{'model':<7} {'val_mse':>9} {'val_recon':>9} {'true_KL':>8} {'AU':>4} {'best_ep':>7} {'train_s':>8}",
         ]
         for name in MODELS:
@@ -300,7 +308,7 @@ def profile_step(channels: int, args: argparse.Namespace, model_name: str = "vae
     from torch.profiler import ProfilerActivity, profile
 
     x, mask = fake_batch(args.batch_size, args.seq_len)
-    step = train_step_fn(build(model_name, channels, args.seq_len), x, mask, MultiScaleVAELoss(**QUALITY_LOSS))
+    step = train_step_fn(build(model_name, channels, args.seq_len), x, mask, loss_for(model_name))
     for _ in range(max(args.warmup, 1)):
         step()
     load = machine_header(args.threads)["loadavg"]

@@ -114,7 +114,7 @@ class ConvModelConfig(ModelConfig):
 @dataclass
 class MultiscaleModelConfig(ConvModelConfig):
     name: str = "multiscale"
-    latent_groups: bool = False  # one latent group per branch; each decoder branch decodes its own group
+    latent_groups: bool = True  # one latent group per branch; each decoder branch decodes its own group
     pooling: str = "moments"  # moments (mean, trend, 24 h cos/sin) | moments_std (+ spread over time)
     spectral_head: bool = True  # predict each vital's log band power from the posterior mean (loss.band_power_weight)
 
@@ -149,7 +149,7 @@ class LossConfig:
     beta: float = 0.5
     free_bits: float = 2.0
     free_bits_mode: str = "batch"  # batch (Kingma et al. 2016) | sample (the plan's)
-    branch_weight: float = 1.0  # each decoder branch's MSE relative to the merged output's; 0 = off
+    branch_weight: float = 0.0  # each decoder branch's MSE relative to the merged output's; 0 = off (the plan: 1)
     spectral_weight: float = 0.0  # weight of the log band-power distance (losses.spectral_log_distance); 0 = off
     band_power_weight: float = 0.3  # weight of the spectral head's error (model.spectral_head=true only)
 

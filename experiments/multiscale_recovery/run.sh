@@ -20,9 +20,13 @@ declare -A arms=(
   [spectral_head]="$base model.spectral_head=true loss.band_power_weight=1.0"
   [spectral_head_std]="$base model.spectral_head=true loss.band_power_weight=1.0 model.pooling=moments_std"
   [spectral_head_0.3]="$base model.spectral_head=true loss.band_power_weight=0.3"
-  [default]="model=multiscale"
+  [no_branch_loss]="$base loss.branch_weight=0"
+  [groups_no_branch_loss]="$base model.latent_groups=true loss.branch_weight=0"
+  [groups_no_branch_head]="$base model.latent_groups=true loss.branch_weight=0 model.spectral_head=true loss.band_power_weight=0.3"
+  [default]="model=multiscale"   # whatever the defaults are now: groups_no_branch_head since 2026-11-27
 )
-order=(plan multiscale latent_groups std_pooling spectral spectral_0.1 spectral_head spectral_head_std spectral_head_0.3 default)
+order=(plan multiscale latent_groups std_pooling spectral spectral_0.1 spectral_head spectral_head_std spectral_head_0.3
+       no_branch_loss groups_no_branch_loss groups_no_branch_head default)
 selected=("${@:-${order[@]}}")
 jobs=()
 for arm in "${selected[@]}"; do

@@ -106,3 +106,20 @@ def test_bench_quick_writes_json(tmp_path):
     for key in ("train", "infer", "forward_flops", "params"):
         assert row["ratio"][key] > 0
     assert row["ratio"]["train"] == row["models"]["vaelab"]["train_seq_per_s"] / row["models"]["plan"]["train_seq_per_s"]
+
+
+def test_bench_quality_check_reports_the_spread_over_seeds():
+    from vaelab import bench
+
+    args = bench.parse_args(["--quick", "--patients", "24", "--epochs", "1", "--quality-seeds", "2"])
+    args.quality, args.quality_channels, args.batch_size = True, 8, 8
+    report = bench.quality_check(8, args)
+    for name in bench.MODELS:
+        m = report["models"][name]
+        assert len(m["seeds"]) == 2 and m["val_recon_mse_sd"] >= 0
+        assert m["val_recon_mse"] == pytest.approx(np.mean([s["val_recon_mse"] for s in m["seeds"]]))
+    assert report["seeds"] == 2 and report["ratio"]["val_recon_mse"] > 0
+    text = bench.format_report({"header": bench.machine_header(1), "settings": {k: getattr(args, k) for k in (
+        "channels", "batch_size", "infer_batch_size", "seq_len", "threads", "repeats", "steps", "warmup", "peak_gflops")},
+        "speed": [], "quality": report})
+    assert "mse_sd" in text and "mean over seeds 0-1" in text

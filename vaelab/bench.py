@@ -209,35 +209,44 @@ def bench_channels(channels: int, args: argparse.Namespace) -> dict:
 
 
 def quality_check(channels: int, args: argparse.Namespace) -> dict:
-    """Both models trained alike on the same synthetic patients; validation figures of each."""
+    """Both models trained alike on the same synthetic patients, over ``--quality-seeds`` seeds (split,
+    initialisation, shuffling): the mean and spread of each model's validation figures, so a
+    difference can be told from seed noise."""
     data = generate_synthetic(n_patients=args.patients, seq_len=args.seq_len, seed=0)
-    prepared = prepare_data(data, seed=0)
-    tr, va = prepared.train_idx, prepared.val_idx
-    x_tr, m_tr, x_va, m_va = prepared.x[tr], prepared.masks[tr], prepared.x[va], prepared.masks[va]
-    results: dict[str, dict] = {}
-    for name in MODELS:
-        model = build(name, channels, args.seq_len)
-        loss_fn = loss_for(name)
-        config = TrainConfig(
-            epochs=args.epochs, batch_size=args.batch_size, patience=args.epochs, seed=0, threads=args.threads, progress=False
-        )
-        result = train(model, loss_fn, x_tr, m_tr, x_va, m_va, config)
-        val = evaluate(model, loss_fn, x_va, m_va)
-        recon, _ = reconstruct(model, x_va, m_va)
-        merged = masked_mse(torch.from_numpy(recon), torch.from_numpy(x_va), torch.from_numpy(m_va)).item()
-        results[name] = {
-            "val_recon_mse": merged,  # masked MSE of the merged output alone, normalized units
-            "val_recon_term": val["recon"],  # the objective's reconstruction term (merged + branches)
-            "val_kl": val["kl"],  # true KL per patient, nats
-            "active_units": val["active_units"],
-            "best_epoch": result.best_epoch,
-            "train_seconds": result.seconds,
-        }
+    per_seed: dict[str, list[dict]] = {name: [] for name in MODELS}
+    for seed in range(args.quality_seeds):
+        prepared = prepare_data(data, seed=seed)
+        tr, va = prepared.train_idx, prepared.val_idx
+        x_tr, m_tr, x_va, m_va = prepared.x[tr], prepared.masks[tr], prepared.x[va], prepared.masks[va]
+        for name in MODELS:
+            model = build(name, channels, args.seq_len, seed=seed)
+            loss_fn = loss_for(name)
+            config = TrainConfig(
+                epochs=args.epochs, batch_size=args.batch_size, patience=args.epochs, seed=seed, threads=args.threads, progress=False
+            )
+            result = train(model, loss_fn, x_tr, m_tr, x_va, m_va, config)
+            val = evaluate(model, loss_fn, x_va, m_va)
+            recon, _ = reconstruct(model, x_va, m_va)
+            merged = masked_mse(torch.from_numpy(recon), torch.from_numpy(x_va), torch.from_numpy(m_va)).item()
+            per_seed[name].append({
+                "val_recon_mse": merged,  # masked MSE of the merged output alone, normalized units
+                "val_recon_term": val["recon"],  # the objective's reconstruction term (merged + branches)
+                "val_kl": val["kl"],  # true KL per patient, nats
+                "active_units": val["active_units"],
+                "best_epoch": result.best_epoch,
+                "train_seconds": result.seconds,
+            })
+    results = {}
+    for name, runs in per_seed.items():
+        results[name] = {key: statistics.mean(r[key] for r in runs) for key in runs[0]}
+        results[name]["val_recon_mse_sd"] = statistics.stdev(r["val_recon_mse"] for r in runs) if len(runs) > 1 else 0.0
+        results[name]["seeds"] = runs
     return {
         "channels": channels,
         "patients": args.patients,
         "seq_len": args.seq_len,
         "epochs": args.epochs,
+        "seeds": args.quality_seeds,
         "loss": dict(QUALITY_LOSS),
         "models": results,
         "ratio": {
@@ -284,19 +293,20 @@ def format_report(report: dict) -> str:
     if q:
         lines += [
             "",
-            f"# quality: base_channels {q['channels']}, {q['patients']} synthetic patients x {q['seq_len']} h (seed 0, 20 % validation), "
+            f"# quality: base_channels {q['channels']}, {q['patients']} synthetic patients x {q['seq_len']} h (20 % validation), "
+            f"mean over seeds 0-{q['seeds'] - 1} (split, initialisation, shuffling), "
             f"{q['epochs']} epochs, MultiScaleVAELoss(beta {q['loss']['beta']}, free bits {q['loss']['free_bits']}, "
             f"warmup {q['loss']['warmup_epochs']}, cycle {q['loss']['cycle_epochs']}); vaelab's defaults on top: "
             + ", ".join(f"{k} {v}" for k, v in {**MODEL_KWARGS["vaelab"], **LOSS_KWARGS["vaelab"]}.items()),
-            f"{'model':<7} {'val_mse':>9} {'val_recon':>9} {'true_KL':>8} {'AU':>4} {'best_ep':>7} {'train_s':>8}",
+            f"{'model':<7} {'val_mse':>9} {'mse_sd':>7} {'val_recon':>9} {'true_KL':>8} {'AU':>5} {'best_ep':>7} {'train_s':>8}",
         ]
         for name in MODELS:
             m = q["models"][name]
             lines.append(
-                f"{name:<7} {m['val_recon_mse']:>9.4f} {m['val_recon_term']:>9.4f} {m['val_kl']:>8.2f} {m['active_units']:>4d} "
-                f"{m['best_epoch']:>7d} {m['train_seconds']:>8.1f}"
+                f"{name:<7} {m['val_recon_mse']:>9.4f} {m['val_recon_mse_sd']:>7.4f} {m['val_recon_term']:>9.4f} {m['val_kl']:>8.2f} "
+                f"{m['active_units']:>5.1f} {m['best_epoch']:>7.1f} {m['train_seconds']:>8.1f}"
             )
-        lines.append(f"{'ratio':<7} {q['ratio']['val_recon_mse']:>9.3f} {'':>9} {'':>8} {'':>4} {'':>7} {q['ratio']['train_seconds']:>8.2f}")
+        lines.append(f"{'ratio':<7} {q['ratio']['val_recon_mse']:>9.3f} {'':>7} {'':>9} {'':>8} {'':>5} {'':>7} {q['ratio']['train_seconds']:>8.2f}")
         lines.append("# val_mse: masked MSE of the merged reconstruction (normalized units); val_recon: the objective's term incl. branches")
     if h.get("loadavg_end") is not None:
         lines.append(f"# loadavg at end: {h['loadavg_end']}")
@@ -336,6 +346,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=15, help="quality check: epochs for each model")
     p.add_argument("--patients", type=int, default=300, help="quality check: synthetic patients")
     p.add_argument("--quality-channels", type=int, default=64, help="quality check: base_channels")
+    p.add_argument("--quality-seeds", type=int, default=3, help="quality check: seeds (mean and sd reported)")
     p.add_argument("--no-quality", dest="quality", action="store_false", help="skip the quality check")
     p.add_argument("--quick", action="store_true", help="tiny sizes, 1 repetition, no quality check (smoke test)")
     p.add_argument("--json", metavar="OUT", help="also write the numbers to this JSON file")
@@ -346,7 +357,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if args.quick:
         for key, value in QUICK.items():
             setattr(args, key, value)
-    for name in ("batch_size", "infer_batch_size", "seq_len", "threads", "repeats", "steps", "epochs", "patients", "profile_steps"):
+    for name in ("batch_size", "infer_batch_size", "seq_len", "threads", "repeats", "steps", "epochs", "patients", "profile_steps",
+                 "quality_seeds"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     if args.batch_size < 2:

@@ -122,7 +122,8 @@ class MultiscaleModelConfig(ConvModelConfig):
         super().__post_init__()
         _check(self.pooling in POOLINGS, "model.pooling", f"must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
         _check(not self.latent_groups or self.latent_dim >= len(BRANCHES), "model.latent_groups",
-               f"needs latent_dim >= {len(BRANCHES)} (one dimension per branch), got {self.latent_dim}")
+               f"needs latent_dim >= {len(BRANCHES)} (one dimension per branch), got {self.latent_dim}; "
+               "set model.latent_groups=false for a smaller latent")
 
 
 @dataclass

@@ -8,8 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:-multirun/sweep_launchers}
 rm -rf "$out/basic" "$out/joblib"
-common=(hparams_search=collapse data.n_patients=200 data.seq_len=168 model.latent_dim=16
-        trainer.epochs=30 trainer.patience=30 hydra.sweeper.n_trials=12)
+# Trial size: the default data and model (600 patients x 168 h, latent 32) for 30 epochs; smaller
+# trials measure the sweep's own overhead (start-up, Optuna storage, report) more than the launchers.
+common=(hparams_search=collapse data.n_patients=${N_PATIENTS:-600} data.seq_len=168
+        trainer.epochs=${EPOCHS:-30} trainer.patience=${EPOCHS:-30} hydra.sweeper.n_trials=12)
 start=$(date +%s.%N)
 python -m vaelab "${common[@]}" hydra.sweep.dir=$out/basic
 basic=$(echo "$(date +%s.%N) - $start" | bc)

@@ -23,10 +23,11 @@ declare -A arms=(
   [no_branch_loss]="$base loss.branch_weight=0"
   [groups_no_branch_loss]="$base model.latent_groups=true loss.branch_weight=0"
   [groups_no_branch_head]="$base model.latent_groups=true loss.branch_weight=0 model.spectral_head=true loss.band_power_weight=0.3"
+  [groups_no_branch_head1]="$base model.latent_groups=true loss.branch_weight=0 model.spectral_head=true loss.band_power_weight=1.0"
   [default]="model=multiscale"   # whatever the defaults are now: groups_no_branch_head since 2026-11-27
 )
 order=(plan multiscale latent_groups std_pooling spectral spectral_0.1 spectral_head spectral_head_std spectral_head_0.3
-       no_branch_loss groups_no_branch_loss groups_no_branch_head default)
+       no_branch_loss groups_no_branch_loss groups_no_branch_head groups_no_branch_head1 default)
 selected=("${@:-${order[@]}}")
 jobs=()
 for arm in "${selected[@]}"; do

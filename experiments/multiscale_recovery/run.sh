@@ -23,11 +23,14 @@ declare -A arms=(
   [no_branch_loss]="$base loss.branch_weight=0"
   [groups_no_branch_loss]="$base model.latent_groups=true loss.branch_weight=0"
   [groups_no_branch_head]="$base model.latent_groups=true loss.branch_weight=0 model.spectral_head=true loss.band_power_weight=0.3"
+  [groups_no_branch_head_std]="$base model.latent_groups=true loss.branch_weight=0 model.spectral_head=true loss.band_power_weight=0.3 model.pooling=moments_std"
+  [groups_no_branch_head_48]="$base model.latent_groups=true loss.branch_weight=0 model.spectral_head=true loss.band_power_weight=0.3 model.latent_dim=48"
   [groups_no_branch_head1]="$base model.latent_groups=true loss.branch_weight=0 model.spectral_head=true loss.band_power_weight=1.0"
   [default]="model=multiscale"   # whatever the defaults are now: groups_no_branch_head since 2026-11-27
 )
 order=(plan multiscale latent_groups std_pooling spectral spectral_0.1 spectral_head spectral_head_std spectral_head_0.3
-       no_branch_loss groups_no_branch_loss groups_no_branch_head groups_no_branch_head1 default)
+       no_branch_loss groups_no_branch_loss groups_no_branch_head groups_no_branch_head1
+       groups_no_branch_head_std groups_no_branch_head_48 default)
 selected=("${@:-${order[@]}}")
 jobs=()
 for arm in "${selected[@]}"; do

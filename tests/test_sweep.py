@@ -100,3 +100,34 @@ def test_objectives_refuse_failed_runs_and_non_finite_metrics():
     ok = {"status": "ok", "kl": 40.0, "latent_spread": 0.9, "recon_mse": 0.3, "kl_per_latent_dim": 1.25}
     assert objectives(ok, SweepConfig()) == [40.0, 0.9, 0.3]
     assert objectives(ok | {"kl_per_latent_dim": 9.0}, SweepConfig()) == [-1e6, -1e6, 1e6]
+
+
+def test_storage_creation_survives_a_concurrent_schema_race(tmp_path, monkeypatch):
+    """Two workers on a fresh database: the loser's first connect fails on the schema's version row."""
+    import sqlalchemy.exc
+
+    from vaelab import sweeper
+
+    real = optuna.storages.RDBStorage
+    calls = []
+
+    def racing(url, **kwargs):
+        calls.append(url)
+        if len(calls) == 1:
+            real(url, **kwargs)  # the other worker wins the race and creates the schema ...
+            raise sqlalchemy.exc.IntegrityError("INSERT INTO alembic_version", {}, Exception("UNIQUE constraint failed"))
+        return real(url, **kwargs)
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", racing)
+    monkeypatch.setattr(sweeper.time, "sleep", lambda s: None)
+    storage = sweeper.make_storage(f"sqlite:///{tmp_path}/optuna.db", 10, 60)
+    assert len(calls) == 2 and isinstance(storage, real)
+
+    def always_locked(url, **kwargs):
+        raise sqlalchemy.exc.OperationalError("CREATE TABLE", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", always_locked)
+    with pytest.raises(sqlalchemy.exc.OperationalError):  # a database that never comes up is still an error
+        sweeper.make_storage(f"sqlite:///{tmp_path}/other.db", 10, 60)
+    monkeypatch.undo()
+    assert optuna.create_study(storage=storage, study_name="s").study_name == "s"  # the retried storage works

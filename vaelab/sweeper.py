@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import random
 import threading
 import time
 import warnings
@@ -31,17 +32,33 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 import optuna
+import sqlalchemy.exc
 from hydra_plugins.hydra_optuna_sweeper._impl import OptunaSweeperImpl, create_params_from_overrides
 from optuna.trial import TrialState
 
 log = logging.getLogger(__name__)
 
 
+STORAGE_ATTEMPTS = 5
+
+
 def make_storage(url: Any, heartbeat_seconds: int, stale_after_seconds: int):
-    """An RDB storage with heartbeats for a database URL; anything else is passed through."""
-    if isinstance(url, str) and "://" in url:
-        return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat_seconds, grace_period=stale_after_seconds)
-    return url
+    """An RDB storage with heartbeats for a database URL; anything else is passed through.
+
+    Sweep workers started together on a fresh database all create its schema; all but the first
+    fail on the schema's version row (IntegrityError) or on SQLite's lock (OperationalError). The
+    schema exists by then, so connecting again succeeds: a few tries, with a short random pause.
+    """
+    if not (isinstance(url, str) and "://" in url):
+        return url
+    for attempt in range(1, STORAGE_ATTEMPTS + 1):
+        try:
+            return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat_seconds, grace_period=stale_after_seconds)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError) as exc:
+            if attempt == STORAGE_ATTEMPTS:
+                raise
+            log.info("storage %s not ready (%s); trying again", url, type(exc).__name__)
+            time.sleep(0.2 * attempt + random.random() * 0.3)
 
 
 @contextlib.contextmanager

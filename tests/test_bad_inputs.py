@@ -175,3 +175,33 @@ def test_the_cli_prints_one_line_and_exits_non_zero(tmp_path, overrides, fragmen
     assert proc.returncode != 0
     assert fragment in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "run" / "vae_latents.h5").exists()
+
+
+def test_a_checkpoint_of_another_model_layout_is_one_line(tmp_path):
+    from vaelab.checkpoint import load_checkpoint, save_checkpoint
+    from vaelab.data.tensors import Normalizer
+    from vaelab.errors import VaelabError
+    from vaelab.models import build_model
+
+    args = dict(model_type="multiscale_conv1d", input_dim=2, seq_len=48, latent_dim=4, base_channels=8)
+    model = build_model(**args)
+    normalizer = Normalizer([0.0, 0.0], [1.0, 1.0], ["HR", "SBP"])
+    save_checkpoint(tmp_path / "ok.pt", model, args, normalizer, {})
+    assert load_checkpoint(tmp_path / "ok.pt")[0].latent_dim == 4
+    save_checkpoint(tmp_path / "old.pt", model, {**args, "spectral_head": True}, normalizer, {})  # weights lack the head
+    with pytest.raises(VaelabError, match=r"old\.pt: its weights do not fit this vaelab's multiscale_conv1d model") as err:
+        load_checkpoint(tmp_path / "old.pt")
+    assert "\n" not in str(err.value)
+
+
+def test_a_vital_the_file_lacks_is_named_in_memory_too():
+    from vaelab.data.synthetic import generate_synthetic
+    from vaelab.errors import VaelabError
+    from vaelab.run import select_vitals
+
+    data = generate_synthetic(n_patients=4, seq_len=24, vitals=("HR", "SBP", "TEMP"))
+    kept = select_vitals(data, ["TEMP", "HR"], "f.h5")
+    assert kept.vitals == ("TEMP", "HR") and (kept.values[..., 0] == data.values[..., 2])[data.masks[..., 2] > 0].all()
+    assert select_vitals(data, None, "f.h5") is data
+    with pytest.raises(VaelabError, match=r"f\.h5: vital 'MAP' \(data.vitals\) is not in the file's vital_index \['HR', 'SBP', 'TEMP'\]"):
+        select_vitals(data, ["HR", "MAP"], "f.h5")

@@ -25,7 +25,7 @@ from .builder import PreparedData, build_loss, check_fit, prepare_data
 from .checkpoint import CHECKPOINT_FILE, save_checkpoint
 from .config import MODEL_TYPES, ExperimentConfig, H5DataConfig, PhysioNet2019DataConfig, SyntheticDataConfig
 from .data.latents import LATENTS_FILE, write_latents
-from .data.layer2 import Layer2Data, read_layer2
+from .data.layer2 import Layer2Data, read_layer2, vital_columns
 from .data.physionet2019 import import_physionet2019
 from .data.synthetic import generate_synthetic
 from .errors import VaelabError
@@ -138,13 +138,10 @@ def data_source(cfg) -> str:
 
 
 def select_vitals(data: Layer2Data, vitals: list[str] | None, source: str) -> Layer2Data:
-    if not vitals:
+    kept, cols = vital_columns(data.vitals, vitals, source)
+    if cols is None:
         return data
-    missing = [v for v in vitals if v not in data.vitals]
-    if missing:
-        raise VaelabError(f"{source}: vital {missing[0]!r} (data.vitals) is not in the file's vital_index {list(data.vitals)}")
-    cols = [data.vitals.index(v) for v in vitals]
-    return Layer2Data(data.values[..., cols], data.masks[..., cols], data.patient_ids, tuple(vitals), data.factors, data.labels)
+    return Layer2Data(data.values[..., cols], data.masks[..., cols], data.patient_ids, kept, data.factors, data.labels)
 
 
 def write_json(path: Path, payload: dict) -> None:

@@ -90,10 +90,7 @@ def seed_everything(seed: int) -> None:
 
 
 def _as_tensor(array: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
-    array = np.ascontiguousarray(array, dtype=np.float32)
-    if not array.flags.writeable:  # cached inputs are read-only (run.prepared_data); torch wants to own a copy
-        array = array.copy()
-    return torch.as_tensor(array).to(device)
+    return torch.as_tensor(np.ascontiguousarray(array, dtype=np.float32)).to(device)
 
 
 @torch.no_grad()
@@ -120,8 +117,8 @@ def reconstruct(model: VAEBase, x: np.ndarray, mask: np.ndarray, batch_size: int
     model.eval()
     device = _device_of(model)
     recons, branches = [], []
-    for start in range(0, len(x), batch_size):
-        _, mu, _ = model.encode(_as_tensor(x[start : start + batch_size], device), _as_tensor(mask[start : start + batch_size], device))
+    for xb, mb in as_batch_source(x, mask).batches(batch_size):
+        _, mu, _ = model.encode(_as_tensor(xb, device), _as_tensor(mb, device))
         recon, parts = model.decode(mu, return_branches=True)
         recons.append(recon.cpu().numpy())
         branches.append([p.cpu().numpy() for p in parts])

@@ -71,6 +71,21 @@ class Layer2Data:
         )
 
 
+def vital_columns(available, wanted, source) -> tuple[tuple[str, ...], list[int] | None]:
+    """(the vitals kept, their columns in ``available``) for ``data.vitals``; columns None keeps all.
+
+    One check for every reader (in memory and streamed): a vital the file lacks is one line naming
+    the file and what it has.
+    """
+    available = tuple(available)
+    if not wanted:
+        return available, None
+    missing = [v for v in wanted if v not in available]
+    if missing:
+        raise VaelabError(f"{source}: vital {missing[0]!r} (data.vitals) is not in the file's vital_index {list(available)}")
+    return tuple(wanted), [available.index(v) for v in wanted]
+
+
 def read_layer2(path: str | os.PathLike) -> Layer2Data:
     """Load and validate a Layer-2 file; values come back float32 with NaN where unobserved."""
     path = Path(path)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import VaelabError
-from .layer2 import _GROUPS, _read_group, _read_strings, check_content, check_groups, check_layout, open_layer2, unreadable
+from .layer2 import _GROUPS, _read_group, _read_strings, check_content, check_groups, check_layout, open_layer2, unreadable, vital_columns
 from .tensors import Normalizer
 
 MIB = 2**20
@@ -61,7 +61,7 @@ class Layer2Stream:
         groups = {name: _read_group(f, name, self.path) for name in _GROUPS}
         check_groups(self.path, groups, len(self.patient_ids))
         self.factors, self.labels = groups["factors"], groups["labels"]
-        self.vitals, self._columns = self._select(vitals)
+        self.vitals, self._columns = vital_columns(self.file_vitals, vitals, self.path)
 
         _, t, v = self._values.shape
         entry_bytes = self._values.dtype.itemsize + self._masks.dtype.itemsize + EXTRA_BYTES_PER_ENTRY
@@ -75,17 +75,6 @@ class Layer2Stream:
             )
         self.pool_size = self.max_patients - self.chunk_size
         self.peak_resident = 0
-
-    def _select(self, vitals: list[str] | None) -> tuple[tuple[str, ...], list[int] | None]:
-        """The vitals kept (``data.vitals``, in that order) and their columns; None keeps all."""
-        if not vitals:
-            return self.file_vitals, None
-        missing = [v for v in vitals if v not in self.file_vitals]
-        if missing:
-            raise VaelabError(
-                f"{self.path}: vital {missing[0]!r} (data.vitals) is not in the file's vital_index {list(self.file_vitals)}"
-            )
-        return tuple(vitals), [self.file_vitals.index(v) for v in vitals]
 
     @property
     def n_patients(self) -> int:

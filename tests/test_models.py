@@ -189,3 +189,28 @@ def test_spectral_head_predicts_log_band_power_per_vital_and_trains():
     with_head.total.backward()
     assert vae.spectral_head[0].weight.grad.abs().sum() > 0 and vae.encoder.fc_mu.weight.grad.abs().sum() > 0
     assert MultiScaleConv1DVAE(input_dim=3, seq_len=96, latent_dim=6, base_channels=8).band_power(mu) is None
+
+
+def test_posterior_bn_fixes_the_spread_of_the_means_and_keeps_batches_of_one_working():
+    from vaelab.errors import VaelabError
+    from vaelab.losses import gaussian_kl
+
+    torch.manual_seed(0)
+    vae = MultiScaleConv1DVAE(input_dim=3, seq_len=48, latent_dim=6, base_channels=8, posterior_bn=0.5)
+    x = torch.randn(32, 48, 3)
+    for scale in (1.0, 30.0):  # training mode: each dimension's means have spread gamma whatever the encoder's scale ...
+        with torch.no_grad():
+            vae.encoder.fc_mu.weight.mul_(scale)
+        _, mu, logvar = vae(x)
+        assert torch.allclose(mu.std(dim=0, unbiased=False), torch.full((6,), 0.5), atol=1e-2)
+    # ... so the KL per dimension averaged over the batch is at least gamma**2 / 2 at logvar 0.
+    assert (gaussian_kl(mu, torch.zeros_like(logvar)).mean(dim=0) >= 0.5**2 / 2 - 1e-3).all()
+    _, mu_one, _ = vae(x[:1])  # a last batch of one patient must not crash training
+    assert mu_one.shape == (1, 6) and torch.isfinite(mu_one).all()
+    vae.eval()
+    _, mu_eval, _ = vae(x)  # evaluation: running statistics, deterministic
+    assert torch.equal(mu_eval, vae(x)[1])
+    plain = MultiScaleConv1DVAE(input_dim=3, seq_len=48, latent_dim=6, base_channels=8)
+    assert plain.posterior_bn is None
+    with pytest.raises(VaelabError, match="posterior_bn"):
+        MultiScaleConv1DVAE(input_dim=3, seq_len=48, latent_dim=6, base_channels=8, posterior_bn=-1.0)

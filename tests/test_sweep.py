@@ -131,3 +131,30 @@ def test_storage_creation_survives_a_concurrent_schema_race(tmp_path, monkeypatc
         sweeper.make_storage(f"sqlite:///{tmp_path}/other.db", 10, 60)
     monkeypatch.undo()
     assert optuna.create_study(storage=storage, study_name="s").study_name == "s"  # the retried storage works
+
+
+def test_the_recovery_sweep_scores_trials_on_nested_factor_recovery(tmp_path):
+    sweep_dir = tmp_path / "recovery"
+    proc = subprocess.run(
+        [sys.executable, "-m", "vaelab", "hparams_search=recovery", "data.n_patients=40", "data.seq_len=48",
+         "trainer=debug", "model.latent_dim=8", f"hydra.sweep.dir={sweep_dir}", "hydra.sweeper.n_trials=2"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    study = optuna.load_study(study_name="recovery", storage=f"sqlite:///{sweep_dir}/optuna.db")
+    assert study.user_attrs["objectives"] == ["factor_r2.episode_rate", "factor_r2.daily_amplitude", "recon_mse"]
+    for t in study.get_trials():
+        assert t.state == TrialState.COMPLETE
+        metrics = json.loads((sweep_dir / f"trial_{t.number}" / "metrics.json").read_text())
+        assert t.values == [metrics["factor_r2"]["episode_rate"], metrics["factor_r2"]["daily_amplitude"], metrics["recon_mse"]]
+        assert {"loss.band_power_weight", "model.posterior_bn", "model.latent_groups"} <= set(t.params)
+
+
+def test_dotted_objectives_and_constraints_reach_nested_metrics():
+    sweep = SweepConfig(objectives=["factor_r2.level", "recon_mse"], directions=["maximize", "minimize"],
+                        max_metrics={}, min_metrics={"factor_r2.trend": 0.5})
+    metrics = {"status": "ok", "recon_mse": 0.3, "factor_r2": {"level": 0.6, "trend": 0.7}}
+    assert objectives(metrics, sweep) == [0.6, 0.3]
+    assert objectives(metrics | {"factor_r2": {"level": 0.6, "trend": 0.4}}, sweep) == [-1e6, 1e6]
+    with pytest.raises(TrialFailed, match="'factor_r2.level' is None"):
+        objectives({"status": "ok", "recon_mse": 0.3}, sweep)  # data without known factors

@@ -117,10 +117,12 @@ class MultiscaleModelConfig(ConvModelConfig):
     latent_groups: bool = True  # one latent group per branch; each decoder branch decodes its own group
     pooling: str = "moments"  # moments (mean, trend, 24 h cos/sin) | moments_std (+ spread over time)
     spectral_head: bool = True  # predict each vital's log band power from the posterior mean (loss.band_power_weight)
+    posterior_bn: float = 0.0  # BN-VAE: batch-normalize posterior means to this fixed scale (0 = off)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check(self.pooling in POOLINGS, "model.pooling", f"must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
+        _check(self.posterior_bn >= 0.0, "model.posterior_bn", f"must be >= 0 (0 = off), got {self.posterior_bn}")
         _check(not self.latent_groups or self.latent_dim >= len(BRANCHES), "model.latent_groups",
                f"needs latent_dim >= {len(BRANCHES)} (one dimension per branch), got {self.latent_dim}; "
                "set model.latent_groups=false for a smaller latent")
@@ -218,7 +220,8 @@ class EvalConfig:
 class SweepConfig:
     """How a sweep scores runs (read by the task function and vaelab's Optuna sweeper).
 
-    Objectives are metrics.json keys with directions. ``max_metrics`` / ``min_metrics`` are
+    Objectives are metrics.json keys with directions; a dotted name reaches a nested metric
+    (``factor_r2.episode_rate``), as in the results tables' columns. ``max_metrics`` / ``min_metrics`` are
     constraints: a run outside them is not a failure, but its objectives are replaced by the
     worst-possible finite ``penalty`` so it never joins the Pareto front. The default caps the true
     KL per latent dimension: a plain autoencoder (beta -> 0) buys a huge KL with vanishing posterior

@@ -176,6 +176,7 @@ def model_args(experiment: ExperimentConfig, data: Layer2Data) -> dict:
         "latent_groups": getattr(m, "latent_groups", False),
         "pooling": getattr(m, "pooling", "moments"),
         "spectral_head": getattr(m, "spectral_head", False),
+        "posterior_bn": getattr(m, "posterior_bn", 0.0),
     }
 
 

@@ -16,6 +16,19 @@ class TrialFailed(RuntimeError):
     """The run has no usable objectives (failed, diverged, or a metric missing / not finite)."""
 
 
+def metric_value(metrics: dict, name: str):
+    """A metric by name; a dotted name reaches into nested metrics (``factor_r2.episode_rate``),
+    the same names the results tables give their flattened columns. None when absent."""
+    if name in metrics:
+        return metrics[name]
+    value = metrics
+    for part in name.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
 def objectives(metrics: dict, sweep: SweepConfig) -> list[float]:
     """Objective values in ``sweep.objectives`` order.
 
@@ -27,7 +40,7 @@ def objectives(metrics: dict, sweep: SweepConfig) -> list[float]:
         raise TrialFailed(f"run {metrics.get('status', 'failed')}: {metrics.get('error', 'no error recorded')}")
     values = []
     for name in sweep.objectives:
-        value = metrics.get(name)
+        value = metric_value(metrics, name)
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
             raise TrialFailed(f"objective {name!r} is {value!r} in metrics.json (not a finite number)")
         values.append(float(value))
@@ -40,11 +53,11 @@ def violated_constraints(metrics: dict, sweep: SweepConfig) -> list[str]:
     """Human-readable list of the constraints a run breaks (empty when feasible)."""
     broken = []
     for name, bound in sweep.max_metrics.items():
-        value = metrics.get(name)
+        value = metric_value(metrics, name)
         if value is None or not value <= bound:
             broken.append(f"{name}={value} > {bound}")
     for name, bound in sweep.min_metrics.items():
-        value = metrics.get(name)
+        value = metric_value(metrics, name)
         if value is None or not value >= bound:
             broken.append(f"{name}={value} < {bound}")
     return broken

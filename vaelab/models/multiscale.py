@@ -19,7 +19,9 @@ instead of ``bernoulli_`` (which dominated the CPU profile).
 Scale-specific codes (issue 8): with ``latent_groups`` the latent is split into one group per
 branch and each decoder branch decodes from its own group only, so every time scale must be paid
 for with its own dimensions; ``pooling="moments_std"`` adds each channel's spread over time to the
-encoder's pooled features (how much a patient's signal moves, e.g. episodes).
+encoder's pooled features (how much a patient's signal moves, e.g. episodes); ``posterior_bn``
+batch-normalizes the posterior means (BN-VAE, Zhu et al. 2020), which puts a floor under every
+dimension's expected KL whatever the decoder does.
 
 Short sequences: a kernel longer than the (downsampled) sequence it sees is shrunk to the longest
 odd length that fits, so every branch builds and trains for any ``seq_len`` >= 1 (24 h stays
@@ -101,6 +103,33 @@ class Dropout(nn.Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+class PosteriorBatchNorm(nn.Module):
+    """BN-VAE: posterior means batch-normalized to a FIXED scale ``gamma`` plus a learned shift.
+
+    Over a batch each dimension's means then have spread ``gamma``, so the expected KL per
+    dimension is at least ``gamma**2 / 2`` nats: the optimizer cannot collapse a dimension by
+    shrinking its means, only by making them uninformative noise, which the decoder punishes.
+    Evaluation uses the running statistics, like any batch norm.
+    """
+
+    def __init__(self, latent_dim: int, gamma: float):
+        super().__init__()
+        if not gamma > 0:
+            raise VaelabError(f"posterior_bn (the BN-VAE scale) must be > 0, got {gamma}")
+        self.gamma = float(gamma)
+        self.norm = nn.BatchNorm1d(latent_dim, affine=False)
+        self.shift = nn.Parameter(torch.zeros(latent_dim))
+
+    def forward(self, mu: torch.Tensor) -> torch.Tensor:
+        if self.training and mu.shape[0] == 1:  # a batch of one has no spread: use the running statistics
+            n = self.norm
+            return self.gamma * F.batch_norm(mu, n.running_mean, n.running_var, training=False, eps=n.eps) + self.shift
+        return self.gamma * self.norm(mu) + self.shift
+
+    def extra_repr(self) -> str:
+        return f"gamma={self.gamma}"
 
 
 class ConvBlock(nn.Module):
@@ -290,7 +319,7 @@ class MultiScaleConv1DVAE(VAEBase):
     """Multi-scale encoder + symmetric decoder; trained with per-branch reconstruction loss."""
 
     def __init__(self, input_dim: int = 7, seq_len: int = 745, latent_dim: int = 32, base_channels: int = 64, dropout: float = 0.2,
-                 latent_groups: bool = False, pooling: str = "moments", spectral_head: bool = False):
+                 latent_groups: bool = False, pooling: str = "moments", spectral_head: bool = False, posterior_bn: float = 0.0):
         super().__init__()
         _check_pooling(pooling)
         self.input_dim = input_dim
@@ -303,6 +332,7 @@ class MultiScaleConv1DVAE(VAEBase):
             nn.Sequential(nn.Linear(latent_dim, 2 * base_channels), nn.LeakyReLU(0.2), nn.Linear(2 * base_channels, input_dim * self.n_bands))
             if spectral_head else None
         )
+        self.posterior_bn = PosteriorBatchNorm(latent_dim, posterior_bn) if posterior_bn else None
 
     def band_power(self, mu: torch.Tensor) -> torch.Tensor | None:
         if self.spectral_head is None:
@@ -310,7 +340,10 @@ class MultiScaleConv1DVAE(VAEBase):
         return self.spectral_head(mu).view(mu.shape[0], self.input_dim, self.n_bands)
 
     def encode_distribution(self, x, mask):
-        return self.encoder(x, mask)
+        mu, logvar = self.encoder(x, mask)
+        if self.posterior_bn is not None:
+            mu = self.posterior_bn(mu)
+        return mu, logvar
 
     def decode(self, z, return_branches: bool = False):
         return self.decoder(z, return_branches=return_branches)

@@ -1,5 +1,7 @@
 import math
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -118,3 +120,45 @@ def test_spectral_weight_adds_the_term_to_the_objective_with_gradient():
     assert spectral.total.item() == pytest.approx(plain.total.item() + 2.0 * spectral.spectral.item(), rel=1e-6)
     spectral.total.backward()
     assert torch.isfinite(pred.grad).all() and pred.grad.abs().sum() > 0
+
+
+def test_observed_quantiles_match_numpy_over_the_observed_hours_only():
+    from vaelab.losses import QUANTILE_LEVELS, observed_quantiles
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 30, 3)).astype(np.float32)
+    mask = (rng.random((4, 30, 3)) < 0.6).astype(np.float32)
+    mask[1, :, 2] = 0.0  # a vital never observed for one patient
+    mask[2, :, 0] = 0.0
+    mask[2, 7, 0] = 1.0  # and one observed once
+    got, present = observed_quantiles(torch.as_tensor(x * mask), torch.as_tensor(mask))
+    assert got.shape == (4, 3, len(QUANTILE_LEVELS)) and present.shape == (4, 3)
+    for b in range(4):
+        for v in range(3):
+            seen = x[b, mask[b, :, v] > 0, v]
+            if len(seen) == 0:
+                assert present[b, v] == 0 and torch.all(got[b, v] == 0)
+            else:
+                np.testing.assert_allclose(got[b, v].numpy(), np.quantile(seen, QUANTILE_LEVELS), rtol=1e-5, atol=1e-6)
+    assert torch.all(got[2, 0] == float(x[2, 7, 0]))
+
+
+def test_the_quantile_head_error_counts_only_observed_vitals_and_is_weighted():
+    from vaelab.losses import QUANTILE_LEVELS, VAELoss, observed_quantiles
+
+    torch.manual_seed(0)
+    x = torch.randn(3, 24, 2)
+    mask = torch.ones_like(x)
+    mask[0, :, 1] = 0.0
+    mu, logvar = torch.zeros(3, 4), torch.zeros(3, 4)
+    wanted, _ = observed_quantiles(x * mask, mask)
+    perfect = VAELoss(quantile_weight=2.0).terms(x, x, mu, logvar, mask, quantiles=wanted)
+    assert perfect.quantile.item() == pytest.approx(0.0, abs=1e-7)
+    off = wanted.clone()
+    off[0, 1] += 100.0  # an error on the unobserved vital costs nothing
+    assert VAELoss(quantile_weight=2.0).terms(x, x, mu, logvar, mask, quantiles=off).quantile.item() == pytest.approx(0.0, abs=1e-7)
+    off[1, 0] += 1.0  # one observed vital off by 1 at every level: 1 / 5 observed vitals
+    t = VAELoss(quantile_weight=2.0).terms(x, x, mu, logvar, mask, quantiles=off)
+    assert t.quantile.item() == pytest.approx(1.0 / 5)
+    assert t.total.item() == pytest.approx(perfect.total.item() + 2.0 / 5, rel=1e-5)
+    assert len(QUANTILE_LEVELS) == off.shape[-1]

@@ -214,3 +214,20 @@ def test_posterior_bn_fixes_the_spread_of_the_means_and_keeps_batches_of_one_wor
     assert plain.posterior_bn is None
     with pytest.raises(VaelabError, match="posterior_bn"):
         MultiScaleConv1DVAE(input_dim=3, seq_len=48, latent_dim=6, base_channels=8, posterior_bn=-1.0)
+
+
+def test_quantile_head_predicts_each_vitals_quantiles_and_trains_the_encoder():
+    from vaelab.losses import QUANTILE_LEVELS
+
+    torch.manual_seed(0)
+    vae = MultiScaleConv1DVAE(input_dim=3, seq_len=48, latent_dim=6, base_channels=8, quantile_head=True)
+    x = torch.randn(5, 48, 3)
+    mask = (torch.rand_like(x) < 0.8).float()
+    recon, mu, logvar, branches = vae(x, mask, return_branches=True)
+    predicted = vae.value_quantiles(mu)
+    assert predicted.shape == (5, 3, len(QUANTILE_LEVELS))
+    t = MultiScaleVAELoss(quantile_weight=1.0).terms(recon, x, mu, logvar, mask, branches, quantiles=predicted)
+    assert t.quantile.item() > 0
+    t.total.backward()
+    assert vae.quantile_head[0].weight.grad.abs().sum() > 0 and vae.encoder.fc_mu.weight.grad.abs().sum() > 0
+    assert MultiScaleConv1DVAE(input_dim=3, seq_len=48, latent_dim=6, base_channels=8).value_quantiles(mu) is None

@@ -129,7 +129,8 @@ def train_step_fn(model: VAEBase, x: torch.Tensor, mask: torch.Tensor, loss_fn: 
     def step() -> None:
         model.train()
         recon, mu, logvar, branches = model(x, mask, return_branches=True)
-        t = loss_fn.terms(recon, x, mu, logvar, mask, branches, beta=beta, band_power=model.band_power(mu))
+        t = loss_fn.terms(recon, x, mu, logvar, mask, branches, beta=beta, band_power=model.band_power(mu),
+                              quantiles=model.value_quantiles(mu))
         optimizer.zero_grad(set_to_none=True)
         t.total.backward()
         optimizer.step()

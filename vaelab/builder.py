@@ -71,16 +71,17 @@ def build_loss(
     branch_weight: float = 1.0,
     spectral_weight: float = 0.0,
     band_power_weight: float = 0.3,
+    quantile_weight: float = 0.3,
 ) -> VAELoss:
     """The plan's pairing: cyclical MultiScaleVAELoss for the conv models, linear warm-up VAELoss for the LSTM."""
     if model_type in ("multiscale_conv1d", "plan_multiscale"):
         return MultiScaleVAELoss(
             beta, free_bits, warmup_epochs, cycle_epochs, free_bits_mode, branch_weight, schedule_kind or "cyclical", spectral_weight,
-            band_power_weight,
+            band_power_weight, quantile_weight,
         )
     schedule = BetaSchedule(beta, schedule_kind or "linear", warmup_epochs, cycle_epochs)
     return VAELoss(beta, free_bits, free_bits_mode, branch_weight, schedule=schedule, spectral_weight=spectral_weight,
-                   band_power_weight=band_power_weight)
+                   band_power_weight=band_power_weight, quantile_weight=quantile_weight)
 
 
 class VAEBuilder:

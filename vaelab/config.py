@@ -117,6 +117,7 @@ class MultiscaleModelConfig(ConvModelConfig):
     latent_groups: bool = True  # one latent group per branch; each decoder branch decodes its own group
     pooling: str = "moments"  # moments (mean, trend, 24 h cos/sin) | moments_std (+ spread over time)
     spectral_head: bool = True  # predict each vital's log band power from the posterior mean (loss.band_power_weight)
+    quantile_head: bool = False  # predict each vital's quantiles over the observed hours from the posterior mean (loss.quantile_weight)
     posterior_bn: float = 0.0  # BN-VAE: batch-normalize posterior means to this fixed scale (0 = off)
 
     def __post_init__(self) -> None:
@@ -155,6 +156,7 @@ class LossConfig:
     branch_weight: float = 0.0  # each decoder branch's MSE relative to the merged output's; 0 = off (the plan: 1)
     spectral_weight: float = 0.0  # weight of the log band-power distance (losses.spectral_log_distance); 0 = off
     band_power_weight: float = 0.3  # weight of the spectral head's error (model.spectral_head=true only)
+    quantile_weight: float = 0.3  # weight of the quantile head's error (model.quantile_head=true only)
 
     def __post_init__(self) -> None:
         _check(self.beta >= 0, "loss.beta", f"must be >= 0, got {self.beta}")
@@ -163,6 +165,7 @@ class LossConfig:
         _check(self.branch_weight >= 0, "loss.branch_weight", f"must be >= 0, got {self.branch_weight}")
         _check(self.spectral_weight >= 0, "loss.spectral_weight", f"must be >= 0, got {self.spectral_weight}")
         _check(self.band_power_weight >= 0, "loss.band_power_weight", f"must be >= 0, got {self.band_power_weight}")
+        _check(self.quantile_weight >= 0, "loss.quantile_weight", f"must be >= 0, got {self.quantile_weight}")
 
 
 @dataclass

@@ -18,6 +18,8 @@ from .errors import VaelabError
 from .schedules import BetaSchedule
 
 FREE_BITS_MODES = ("batch", "sample")
+# Levels of the quantile head's targets: each vital's distribution over a patient's observed hours.
+QUANTILE_LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 
 def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -71,6 +73,26 @@ def spectral_log_distance(pred: torch.Tensor, clean_target: torch.Tensor, observ
     return (log_band_power(pred, observed) - log_band_power(clean_target, observed)).pow(2).mean()
 
 
+def observed_quantiles(signal: torch.Tensor, observed: torch.Tensor, levels=QUANTILE_LEVELS) -> tuple[torch.Tensor, torch.Tensor]:
+    """(batch, time, vitals) -> ((batch, vitals, levels) quantiles over the observed hours, (batch,
+    vitals) 1/0 whether the vital was observed at all; its quantiles are then 0).
+
+    Linear interpolation between order statistics, as ``numpy.quantile``. How often and how far a
+    patient leaves their usual range (the upper and lower tails) is what short episodes change;
+    the spectral power of the same hours mixes them with noise.
+    """
+    seen = observed > 0
+    ordered = signal.masked_fill(~seen, float("inf")).sort(dim=1).values.transpose(1, 2)  # (B, V, T), observed first
+    count = seen.sum(dim=1)
+    q = torch.tensor(levels, dtype=signal.dtype, device=signal.device)
+    position = (count.clamp(min=1) - 1).to(signal.dtype).unsqueeze(-1) * q
+    lower, upper = position.floor().long(), position.ceil().long()
+    ordered = ordered.masked_fill(torch.isinf(ordered), 0.0)
+    low, high = ordered.gather(2, lower), ordered.gather(2, upper)
+    present = (count > 0).to(signal.dtype)
+    return (low + (high - low) * (position - lower)) * present.unsqueeze(-1), present
+
+
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, exp(logvar)) || N(0, 1)) element-wise: (batch, latent_dim), nats."""
     return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
@@ -105,6 +127,7 @@ class LossTerms:
     beta: float = 0.0
     spectral: torch.Tensor | None = None  # the log band-power distance (0 when spectral_weight is 0)
     band_power: torch.Tensor | None = None  # MSE of the spectral head's log band power (0 without a head)
+    quantile: torch.Tensor | None = None  # MSE of the quantile head's per-vital quantiles (0 without a head)
 
 
 class VAELoss(nn.Module):
@@ -123,8 +146,12 @@ class VAELoss(nn.Module):
         schedule: BetaSchedule | None = None,
         spectral_weight: float = 0.0,
         band_power_weight: float = 0.3,
+        quantile_weight: float = 0.3,
     ):
         super().__init__()
+        if not quantile_weight >= 0:
+            raise VaelabError(f"quantile_weight must be >= 0, got {quantile_weight}")
+        self.quantile_weight = float(quantile_weight)
         if not spectral_weight >= 0:
             raise VaelabError(f"spectral_weight must be >= 0, got {spectral_weight}")
         if not band_power_weight >= 0:
@@ -160,13 +187,16 @@ class VAELoss(nn.Module):
         branch_recons: list[torch.Tensor] | None = None,
         beta: float | None = None,
         band_power: torch.Tensor | None = None,
+        quantiles: torch.Tensor | None = None,
     ) -> LossTerms:
         """All terms of the objective; ``forward`` returns the plan's three of them.
 
         With branch outputs, each branch's masked MSE weighs ``branch_weight`` times the merged
         output's: recon = (merged + w * sum(branches)) / (1 + w * n_branches). w = 1 is the plan.
         ``band_power``: a model's prediction of the data's log band power (its spectral head), charged
-        ``band_power_weight`` times its mean squared error.
+        ``band_power_weight`` times its mean squared error. ``quantiles``: a model's prediction of
+        each vital's quantiles over the observed hours (its quantile head), charged ``quantile_weight``
+        times its mean squared error over the vitals observed at all.
         """
         beta = self.target_beta if beta is None else float(beta)
         if mask is None:
@@ -178,12 +208,16 @@ class VAELoss(nn.Module):
             branch_recon = [_observed_mse(b, *clean) for b in (branch_recons or [])]
         spectral = torch.zeros((), dtype=recon.dtype, device=recon.device)
         band_error = torch.zeros((), dtype=recon.dtype, device=recon.device)
-        if self.spectral_weight > 0 or band_power is not None:
+        quantile_error = torch.zeros((), dtype=recon.dtype, device=recon.device)
+        if self.spectral_weight > 0 or band_power is not None or quantiles is not None:
             clean_target, observed = (clean[0], clean[1]) if mask is not None else (target, torch.ones_like(target))
             if self.spectral_weight > 0:
                 spectral = spectral_log_distance(recon, clean_target, observed)
             if band_power is not None:
                 band_error = (band_power - log_band_power(clean_target, observed)).pow(2).mean()
+            if quantiles is not None:
+                wanted, present = observed_quantiles(clean_target, observed)
+                quantile_error = ((quantiles - wanted).pow(2).mean(dim=-1) * present).sum() / present.sum().clamp(min=1)
         if branch_recon and self.branch_weight > 0:
             recon_term = (recon_merged + self.branch_weight * torch.stack(branch_recon).sum()) / (
                 1 + self.branch_weight * len(branch_recon)
@@ -194,7 +228,8 @@ class VAELoss(nn.Module):
         kl_clamped = free_bits_kl(kl, self.free_bits, self.free_bits_mode)
         kl_per_dim = kl.mean(dim=0)
         return LossTerms(
-            total=recon_term + self.spectral_weight * spectral + self.band_power_weight * band_error + beta * kl_clamped,
+            total=(recon_term + self.spectral_weight * spectral + self.band_power_weight * band_error
+                   + self.quantile_weight * quantile_error + beta * kl_clamped),
             recon=recon_term,
             kl_clamped=kl_clamped,
             kl=kl_per_dim.sum(),
@@ -204,6 +239,7 @@ class VAELoss(nn.Module):
             beta=beta,
             spectral=spectral,
             band_power=band_error,
+            quantile=quantile_error,
         )
 
     def forward(
@@ -235,6 +271,7 @@ class MultiScaleVAELoss(VAELoss):
         schedule_kind: str = "cyclical",
         spectral_weight: float = 0.0,
         band_power_weight: float = 0.3,
+        quantile_weight: float = 0.3,
     ):
         schedule = BetaSchedule(beta=beta, kind=schedule_kind, warmup_epochs=warmup_epochs, cycle_epochs=cycle_epochs)
         super().__init__(
@@ -245,6 +282,7 @@ class MultiScaleVAELoss(VAELoss):
             schedule=schedule,
             spectral_weight=spectral_weight,
             band_power_weight=band_power_weight,
+            quantile_weight=quantile_weight,
         )
         self.warmup_epochs = warmup_epochs
         self.cycle_epochs = cycle_epochs

@@ -177,6 +177,7 @@ def model_args(experiment: ExperimentConfig, data: Layer2Data) -> dict:
         "pooling": getattr(m, "pooling", "moments"),
         "spectral_head": getattr(m, "spectral_head", False),
         "posterior_bn": getattr(m, "posterior_bn", 0.0),
+        "quantile_head": getattr(m, "quantile_head", False),
     }
 
 
@@ -190,6 +191,7 @@ def model_and_loss(experiment: ExperimentConfig, data) -> tuple[dict, VAEBase, V
     loss_fn = build_loss(
         args["model_type"], loss.beta, loss.free_bits, experiment.schedule.warmup_epochs, experiment.schedule.cycle_epochs,
         experiment.schedule.kind, loss.free_bits_mode, loss.branch_weight, loss.spectral_weight, loss.band_power_weight,
+        loss.quantile_weight,
     )
     return args, model, loss_fn
 

@@ -140,7 +140,8 @@ def evaluate(
         xb, mb = _as_tensor(xb, device), _as_tensor(mb, device)
         _, mu, logvar = model.encode(xb, mb)
         recon, branches = model.decode(mu, return_branches=True)
-        t = loss_fn.terms(recon, xb, mu, logvar, mb, branches, beta=loss_fn.target_beta, band_power=model.band_power(mu))
+        t = loss_fn.terms(recon, xb, mu, logvar, mb, branches, beta=loss_fn.target_beta, band_power=model.band_power(mu),
+                              quantiles=model.value_quantiles(mu))
         for key, value in (("loss", t.total), ("recon", t.recon), ("kl", t.kl), ("kl_clamped", t.kl_clamped)):
             sums[key] += value.item() * len(xb)
         mus.append(mu.cpu().numpy())
@@ -226,7 +227,8 @@ def train(
                 continue  # BatchNorm cannot train on a batch of one
             xb, mb = _as_tensor(xb, device), _as_tensor(mb, device)
             recon, mu, logvar, branches = model(xb, mb, return_branches=True)
-            t = loss_fn.terms(recon, xb, mu, logvar, mb, branches, beta=beta, band_power=model.band_power(mu))
+            t = loss_fn.terms(recon, xb, mu, logvar, mb, branches, beta=beta, band_power=model.band_power(mu),
+                              quantiles=model.value_quantiles(mu))
             if not torch.isfinite(t.total):
                 raise TrainingDiverged(
                     f"training diverged at epoch {epoch}: loss is {t.total.item()} (try a smaller trainer.lr)", epoch, history

@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:-multirun/multiscale_recovery}
 # Every arm names all the settings it differs in, so it means the same whatever the defaults are.
-base="model=multiscale model.latent_groups=false model.pooling=moments model.spectral_head=false loss.spectral_weight=0"
+base="model=multiscale model.latent_groups=false model.pooling=moments model.spectral_head=false loss.spectral_weight=0 model.quantile_head=false model.posterior_bn=0"
+gnh="$base model.latent_groups=true loss.branch_weight=0 model.spectral_head=true loss.band_power_weight=0.3"  # groups_no_branch_head
 declare -A arms=(
   [plan]="model=plan"
   [multiscale]="$base"
@@ -26,11 +27,17 @@ declare -A arms=(
   [groups_no_branch_head_std]="$base model.latent_groups=true loss.branch_weight=0 model.spectral_head=true loss.band_power_weight=0.3 model.pooling=moments_std"
   [groups_no_branch_head_48]="$base model.latent_groups=true loss.branch_weight=0 model.spectral_head=true loss.band_power_weight=0.3 model.latent_dim=48"
   [groups_no_branch_head1]="$base model.latent_groups=true loss.branch_weight=0 model.spectral_head=true loss.band_power_weight=1.0"
+  [groups_no_branch_head_bn]="$gnh model.posterior_bn=0.6"
+  [groups_no_branch_head_quantile]="$gnh model.quantile_head=true loss.quantile_weight=0.3"
+  [groups_no_branch_head_quantile1]="$gnh model.quantile_head=true loss.quantile_weight=1.0"
+  [groups_no_branch_head_quantile2]="$gnh model.quantile_head=true loss.quantile_weight=2.0"
+  [groups_no_branch_quantile1]="$base model.latent_groups=true loss.branch_weight=0 model.quantile_head=true loss.quantile_weight=1.0"
   [default]="model=multiscale"   # whatever the defaults are now: groups_no_branch_head since 2026-11-27
 )
 order=(plan multiscale latent_groups std_pooling spectral spectral_0.1 spectral_head spectral_head_std spectral_head_0.3
        no_branch_loss groups_no_branch_loss groups_no_branch_head groups_no_branch_head1
-       groups_no_branch_head_std groups_no_branch_head_48 default)
+       groups_no_branch_head_std groups_no_branch_head_48 groups_no_branch_head_bn groups_no_branch_head_quantile
+       groups_no_branch_head_quantile1 groups_no_branch_head_quantile2 groups_no_branch_quantile1 default)
 selected=("${@:-${order[@]}}")
 jobs=()
 for arm in "${selected[@]}"; do

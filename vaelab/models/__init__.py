@@ -23,11 +23,13 @@ def build_model(
     pooling: str = "moments",
     spectral_head: bool = False,
     posterior_bn: float = 0.0,
+    quantile_head: bool = False,
 ) -> VAEBase:
     """A model by name: 'multiscale_conv1d' (vaelab's), 'lstm', or 'plan_multiscale' (the plan's
     original multi-scale model with its defects, for comparison only)."""
     if model_type == "multiscale_conv1d":
-        return MultiScaleConv1DVAE(input_dim, seq_len, latent_dim, base_channels, dropout, latent_groups, pooling, spectral_head, posterior_bn)
+        return MultiScaleConv1DVAE(input_dim, seq_len, latent_dim, base_channels, dropout, latent_groups, pooling, spectral_head, posterior_bn,
+                                   quantile_head)
     if model_type == "plan_multiscale":
         from .plan_baseline import PlanMultiScaleConv1DVAE
 

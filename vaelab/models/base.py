@@ -40,6 +40,11 @@ class VAEBase(nn.Module):
         (batch, vitals, bands), or None for a model without one (the default)."""
         return None
 
+    def value_quantiles(self, mu: torch.Tensor) -> torch.Tensor | None:
+        """A quantile head's prediction of each vital's quantiles over the observed hours from the
+        posterior mean (batch, vitals, levels), or None for a model without one (the default)."""
+        return None
+
     def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
         """Sample z = mu + sigma * eps (the reparameterization trick)."""
         std = torch.exp(0.5 * logvar)

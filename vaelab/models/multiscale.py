@@ -37,7 +37,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import VaelabError
-from ..losses import octave_bands
+from ..losses import QUANTILE_LEVELS, octave_bands
 from .base import VAEBase, observed_inputs
 
 DAY_HOURS = 24
@@ -315,11 +315,17 @@ class MultiScaleDecoder(nn.Module):
         return recon
 
 
+def _summary_head(latent_dim: int, base_channels: int, outputs: int) -> nn.Module:
+    """A small MLP from the posterior mean to per-patient summaries of the data (spectral, quantile heads)."""
+    return nn.Sequential(nn.Linear(latent_dim, 2 * base_channels), nn.LeakyReLU(0.2), nn.Linear(2 * base_channels, outputs))
+
+
 class MultiScaleConv1DVAE(VAEBase):
     """Multi-scale encoder + symmetric decoder; trained with per-branch reconstruction loss."""
 
     def __init__(self, input_dim: int = 7, seq_len: int = 745, latent_dim: int = 32, base_channels: int = 64, dropout: float = 0.2,
-                 latent_groups: bool = False, pooling: str = "moments", spectral_head: bool = False, posterior_bn: float = 0.0):
+                 latent_groups: bool = False, pooling: str = "moments", spectral_head: bool = False, posterior_bn: float = 0.0,
+                 quantile_head: bool = False):
         super().__init__()
         _check_pooling(pooling)
         self.input_dim = input_dim
@@ -328,16 +334,19 @@ class MultiScaleConv1DVAE(VAEBase):
         self.encoder = MultiScaleEncoder(input_dim, seq_len, latent_dim, base_channels, dropout, pooling)
         self.decoder = MultiScaleDecoder(input_dim, seq_len, latent_dim, base_channels, dropout, latent_groups)
         self.n_bands = octave_bands(seq_len).shape[1]
-        self.spectral_head = (
-            nn.Sequential(nn.Linear(latent_dim, 2 * base_channels), nn.LeakyReLU(0.2), nn.Linear(2 * base_channels, input_dim * self.n_bands))
-            if spectral_head else None
-        )
+        self.spectral_head = _summary_head(latent_dim, base_channels, input_dim * self.n_bands) if spectral_head else None
+        self.quantile_head = _summary_head(latent_dim, base_channels, input_dim * len(QUANTILE_LEVELS)) if quantile_head else None
         self.posterior_bn = PosteriorBatchNorm(latent_dim, posterior_bn) if posterior_bn else None
 
     def band_power(self, mu: torch.Tensor) -> torch.Tensor | None:
         if self.spectral_head is None:
             return None
         return self.spectral_head(mu).view(mu.shape[0], self.input_dim, self.n_bands)
+
+    def value_quantiles(self, mu: torch.Tensor) -> torch.Tensor | None:
+        if self.quantile_head is None:
+            return None
+        return self.quantile_head(mu).view(mu.shape[0], self.input_dim, len(QUANTILE_LEVELS))
 
     def encode_distribution(self, x, mask):
         mu, logvar = self.encoder(x, mask)

@@ -32,12 +32,17 @@ declare -A arms=(
   [groups_no_branch_head_quantile1]="$gnh model.quantile_head=true loss.quantile_weight=1.0"
   [groups_no_branch_head_quantile2]="$gnh model.quantile_head=true loss.quantile_weight=2.0"
   [groups_no_branch_quantile1]="$base model.latent_groups=true loss.branch_weight=0 model.quantile_head=true loss.quantile_weight=1.0"
+  # the region the 745 h recovery sweep converged to (trials 16-23 of multirun/recovery_sweep_745h_gpu, rounded)
+  [recovery_sweep_best]="$base model.posterior_bn=0.6 loss.branch_weight=0.4 loss.beta=0.1 loss.free_bits=2.7 model.quantile_head=true loss.quantile_weight=1.5"
+  [recovery_sweep_best_planloss]="$base model.posterior_bn=0.6 loss.branch_weight=0.4 model.quantile_head=true loss.quantile_weight=1.5"  # beta 0.5, free bits 2
+  [recovery_sweep_best_nobn]="$base loss.branch_weight=0.4 loss.beta=0.1 loss.free_bits=2.7 model.quantile_head=true loss.quantile_weight=1.5"
   [default]="model=multiscale"   # whatever the defaults are now: groups_no_branch_head since 2026-11-27
 )
 order=(plan multiscale latent_groups std_pooling spectral spectral_0.1 spectral_head spectral_head_std spectral_head_0.3
        no_branch_loss groups_no_branch_loss groups_no_branch_head groups_no_branch_head1
        groups_no_branch_head_std groups_no_branch_head_48 groups_no_branch_head_bn groups_no_branch_head_quantile
-       groups_no_branch_head_quantile1 groups_no_branch_head_quantile2 groups_no_branch_quantile1 default)
+       groups_no_branch_head_quantile1 groups_no_branch_head_quantile2 groups_no_branch_quantile1
+       recovery_sweep_best recovery_sweep_best_planloss recovery_sweep_best_nobn default)
 selected=("${@:-${order[@]}}")
 jobs=()
 for arm in "${selected[@]}"; do

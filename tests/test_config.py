@@ -38,11 +38,25 @@ def test_the_plans_model_is_a_named_variant(compose_config):
 
 
 def test_default_model_is_the_best_of_multiscale_recovery(compose_config):
-    """experiments/multiscale_recovery: latent groups without the per-branch loss, plus the spectral
-    head at weight 0.3, reconstruct better than the plan's model and recover 2-5x its episode rate."""
+    """experiments/multiscale_recovery, round 2: one shared latent with BN-VAE, the per-branch loss at
+    0.4, the spectral head at 0.3 and the quantile head at 1.5, with the plan's beta and free bits."""
     e = validate(compose_config())
-    assert (e.model.latent_groups, e.loss.branch_weight, e.model.spectral_head, e.loss.band_power_weight) == (True, 0.0, True, 0.3)
+    assert (e.model.latent_groups, e.loss.branch_weight, e.model.spectral_head, e.loss.band_power_weight) == (False, 0.4, True, 0.3)
+    assert (e.model.quantile_head, e.loss.quantile_weight, e.model.posterior_bn) == (True, 1.5, 0.6)
+    assert (e.loss.beta, e.loss.free_bits, e.loss.free_bits_mode) == (0.5, 2.0, "batch")
     assert (e.model.pooling, e.loss.spectral_weight) == ("moments", 0.0)
+
+
+def test_the_yaml_defaults_are_the_schemas_so_the_benchmark_measures_the_default_model(compose_config):
+    from dataclasses import asdict
+
+    from vaelab.bench import LOSS_KWARGS, MODEL_KWARGS
+    from vaelab.config import LossConfig, MultiscaleModelConfig
+
+    e = validate(compose_config())
+    assert asdict(e.model) == asdict(MultiscaleModelConfig()) and asdict(e.loss) == asdict(LossConfig())
+    assert all(getattr(e.model, k) == v for k, v in MODEL_KWARGS["vaelab"].items())
+    assert all(getattr(e.loss, k) == v for k, v in LOSS_KWARGS["vaelab"].items())
 
 
 @pytest.mark.parametrize(

@@ -40,6 +40,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .atomic import atomic_path
 from .builder import prepare_data
+from .config import LossConfig, MultiscaleModelConfig
 from .data.synthetic import generate_synthetic
 from .losses import MultiScaleVAELoss, masked_mse
 from .models.base import VAEBase
@@ -49,9 +50,11 @@ from .train import TrainConfig, evaluate, reconstruct, seed_everything, train
 
 MODELS: dict[str, type[VAEBase]] = {"plan": PlanMultiScaleConv1DVAE, "vaelab": MultiScaleConv1DVAE}
 # Each model as it is trained by default: the plan's as the plan wrote it, vaelab's as `python -m vaelab`
-# builds it (conf/model/multiscale.yaml, conf/loss/vae.yaml).
-MODEL_KWARGS: dict[str, dict] = {"plan": {}, "vaelab": {"spectral_head": True, "latent_groups": True}}
-LOSS_KWARGS: dict[str, dict] = {"plan": {}, "vaelab": {"branch_weight": 0.0, "band_power_weight": 0.3}}
+# builds it (the config schema's defaults, which conf/model/multiscale.yaml and conf/loss/vae.yaml repeat).
+_MODEL_OPTIONS = ("latent_groups", "pooling", "spectral_head", "quantile_head", "posterior_bn")
+_LOSS_OPTIONS = ("free_bits_mode", "branch_weight", "spectral_weight", "band_power_weight", "quantile_weight")
+MODEL_KWARGS: dict[str, dict] = {"plan": {}, "vaelab": {k: getattr(MultiscaleModelConfig(), k) for k in _MODEL_OPTIONS}}
+LOSS_KWARGS: dict[str, dict] = {"plan": {}, "vaelab": {k: getattr(LossConfig(), k) for k in _LOSS_OPTIONS}}
 INPUT_DIM = 7
 LATENT_DIM = 32
 DROPOUT = 0.2

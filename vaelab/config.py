@@ -114,11 +114,11 @@ class ConvModelConfig(ModelConfig):
 @dataclass
 class MultiscaleModelConfig(ConvModelConfig):
     name: str = "multiscale"
-    latent_groups: bool = True  # one latent group per branch; each decoder branch decodes its own group
+    latent_groups: bool = False  # one latent group per branch; each decoder branch decodes its own group
     pooling: str = "moments"  # moments (mean, trend, 24 h cos/sin) | moments_std (+ spread over time)
     spectral_head: bool = True  # predict each vital's log band power from the posterior mean (loss.band_power_weight)
-    quantile_head: bool = False  # predict each vital's quantiles over the observed hours from the posterior mean (loss.quantile_weight)
-    posterior_bn: float = 0.0  # BN-VAE: batch-normalize posterior means to this fixed scale (0 = off)
+    quantile_head: bool = True  # predict each vital's quantiles over the observed hours from the posterior mean (loss.quantile_weight)
+    posterior_bn: float = 0.6  # BN-VAE: batch-normalize posterior means to this fixed scale (0 = off)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -153,10 +153,10 @@ class LossConfig:
     beta: float = 0.5
     free_bits: float = 2.0
     free_bits_mode: str = "batch"  # batch (Kingma et al. 2016) | sample (the plan's)
-    branch_weight: float = 0.0  # each decoder branch's MSE relative to the merged output's; 0 = off (the plan: 1)
+    branch_weight: float = 0.4  # each decoder branch's MSE relative to the merged output's; 0 = off (the plan: 1)
     spectral_weight: float = 0.0  # weight of the log band-power distance (losses.spectral_log_distance); 0 = off
     band_power_weight: float = 0.3  # weight of the spectral head's error (model.spectral_head=true only)
-    quantile_weight: float = 0.3  # weight of the quantile head's error (model.quantile_head=true only)
+    quantile_weight: float = 1.5  # weight of the quantile head's error (model.quantile_head=true only)
 
     def __post_init__(self) -> None:
         _check(self.beta >= 0, "loss.beta", f"must be >= 0, got {self.beta}")

@@ -8,11 +8,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:-multirun/multiscale_recovery}
-# Every arm names all the settings it differs in, so it means the same whatever the defaults are.
-base="model=multiscale model.latent_groups=false model.pooling=moments model.spectral_head=false loss.spectral_weight=0 model.quantile_head=false model.posterior_bn=0"
+# Every arm names all the settings it differs in, so it means the same whatever the defaults are:
+# the plan's loss (branch_weight 1, beta 0.5, free bits 2 per dimension over the batch) unless it says otherwise.
+planloss="loss.branch_weight=1 loss.beta=0.5 loss.free_bits=2.0 loss.free_bits_mode=batch loss.spectral_weight=0"
+base="model=multiscale model.latent_groups=false model.pooling=moments model.spectral_head=false model.quantile_head=false model.posterior_bn=0 $planloss"
 gnh="$base model.latent_groups=true loss.branch_weight=0 model.spectral_head=true loss.band_power_weight=0.3"  # groups_no_branch_head
 declare -A arms=(
-  [plan]="model=plan"
+  [plan]="model=plan $planloss"
   [multiscale]="$base"
   [latent_groups]="$base model.latent_groups=true"
   [std_pooling]="$base model.pooling=moments_std"
@@ -27,22 +29,23 @@ declare -A arms=(
   [groups_no_branch_head_std]="$base model.latent_groups=true loss.branch_weight=0 model.spectral_head=true loss.band_power_weight=0.3 model.pooling=moments_std"
   [groups_no_branch_head_48]="$base model.latent_groups=true loss.branch_weight=0 model.spectral_head=true loss.band_power_weight=0.3 model.latent_dim=48"
   [groups_no_branch_head1]="$base model.latent_groups=true loss.branch_weight=0 model.spectral_head=true loss.band_power_weight=1.0"
-  [groups_no_branch_head_bn]="$gnh model.posterior_bn=0.6"
-  [groups_no_branch_head_quantile]="$gnh model.quantile_head=true loss.quantile_weight=0.3"
   [groups_no_branch_head_quantile1]="$gnh model.quantile_head=true loss.quantile_weight=1.0"
   [groups_no_branch_head_quantile2]="$gnh model.quantile_head=true loss.quantile_weight=2.0"
   [groups_no_branch_quantile1]="$base model.latent_groups=true loss.branch_weight=0 model.quantile_head=true loss.quantile_weight=1.0"
   # the region the 745 h recovery sweep converged to (trials 16-23 of multirun/recovery_sweep_745h_gpu, rounded)
   [recovery_sweep_best]="$base model.posterior_bn=0.6 loss.branch_weight=0.4 loss.beta=0.1 loss.free_bits=2.7 model.quantile_head=true loss.quantile_weight=1.5"
+  [recovery_sweep_best_head]="$base model.posterior_bn=0.6 loss.branch_weight=0.4 loss.beta=0.1 loss.free_bits=2.7 model.quantile_head=true loss.quantile_weight=1.5 model.spectral_head=true loss.band_power_weight=0.3"
   [recovery_sweep_best_planloss]="$base model.posterior_bn=0.6 loss.branch_weight=0.4 model.quantile_head=true loss.quantile_weight=1.5"  # beta 0.5, free bits 2
+  [recovery_sweep_best_planloss_head]="$base model.posterior_bn=0.6 loss.branch_weight=0.4 model.quantile_head=true loss.quantile_weight=1.5 model.spectral_head=true loss.band_power_weight=0.3"
   [recovery_sweep_best_nobn]="$base loss.branch_weight=0.4 loss.beta=0.1 loss.free_bits=2.7 model.quantile_head=true loss.quantile_weight=1.5"
-  [default]="model=multiscale"   # whatever the defaults are now: groups_no_branch_head since 2026-11-27
+  [default]="model=multiscale"   # whatever the defaults are now: recovery_sweep_best_planloss_head since session 3 of 2026-11-27
 )
 order=(plan multiscale latent_groups std_pooling spectral spectral_0.1 spectral_head spectral_head_std spectral_head_0.3
        no_branch_loss groups_no_branch_loss groups_no_branch_head groups_no_branch_head1
-       groups_no_branch_head_std groups_no_branch_head_48 groups_no_branch_head_bn groups_no_branch_head_quantile
+       groups_no_branch_head_std groups_no_branch_head_48
        groups_no_branch_head_quantile1 groups_no_branch_head_quantile2 groups_no_branch_quantile1
-       recovery_sweep_best recovery_sweep_best_planloss recovery_sweep_best_nobn default)
+       recovery_sweep_best recovery_sweep_best_head recovery_sweep_best_planloss
+       recovery_sweep_best_planloss_head recovery_sweep_best_nobn default)
 selected=("${@:-${order[@]}}")
 jobs=()
 for arm in "${selected[@]}"; do

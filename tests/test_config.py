@@ -76,6 +76,8 @@ def test_the_yaml_defaults_are_the_schemas_so_the_benchmark_measures_the_default
         ("model.latent_dim=3 model.latent_groups=true", "config model.latent_groups: needs latent_dim >= 4"),
         ("loss.spectral_weight=-1", "config loss.spectral_weight: must be >= 0"),
         ("loss.band_power_weight=-1", "config loss.band_power_weight: must be >= 0"),
+        ("loss.quantile_weight=-1", "config loss.quantile_weight: must be >= 0"),
+        ("model.posterior_bn=-0.5", "config model.posterior_bn: must be >= 0 (0 = off), got -0.5"),
     ],
 )
 def test_out_of_range_values_fail_with_one_line_naming_the_key(compose_config, override, message):

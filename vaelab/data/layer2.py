@@ -28,7 +28,7 @@ from ..errors import VaelabError
 DEFAULT_VITALS: tuple[str, ...] = ("HR", "SBP", "DBP", "MAP", "RR", "SPO2", "TEMP")
 
 _REQUIRED = ("values", "masks", "patient_index", "vital_index")
-_GROUPS = ("factors", "labels")
+PATIENT_GROUPS = ("factors", "labels")  # optional groups of per-patient arrays (read_group)
 
 
 @dataclass
@@ -94,10 +94,10 @@ def read_layer2(path: str | os.PathLike) -> Layer2Data:
             data = Layer2Data(
                 values=_read_numeric(f["values"], path, np.float32),
                 masks=_read_numeric(f["masks"], path),
-                patient_ids=_read_strings(f["patient_index"], path),
-                vitals=tuple(_read_strings(f["vital_index"], path)),
-                factors=_read_group(f, "factors", path),
-                labels=_read_group(f, "labels", path),
+                patient_ids=read_strings(f["patient_index"], path),
+                vitals=tuple(read_strings(f["vital_index"], path)),
+                factors=read_group(f, "factors", path),
+                labels=read_group(f, "labels", path),
             )
         except OSError as e:  # truncated or corrupt dataset
             raise unreadable(path, e) from e
@@ -143,7 +143,7 @@ def write_layer2(path: str | os.PathLike, data: Layer2Data) -> None:
                 f.create_dataset("masks", data=observed.astype(np.uint8))
                 f.create_dataset("patient_index", data=_to_bytes(np.asarray(data.patient_ids, dtype=str)))
                 f.create_dataset("vital_index", data=_to_bytes(np.asarray(data.vitals, dtype=str)))
-                for group_name in _GROUPS:
+                for group_name in PATIENT_GROUPS:
                     group = getattr(data, group_name)
                     if group is not None:
                         g = f.create_group(group_name)
@@ -159,7 +159,7 @@ def _validate(data: Layer2Data, path: Path) -> np.ndarray:
     ids, vitals = [str(p) for p in data.patient_ids], [str(v) for v in data.vitals]
     check_layout(path, values, masks, ids, vitals)
     observed = check_content(path, values, masks, ids, vitals)
-    check_groups(path, {name: getattr(data, name) for name in _GROUPS}, len(ids))
+    check_groups(path, {name: getattr(data, name) for name in PATIENT_GROUPS}, len(ids))
     return observed
 
 
@@ -240,7 +240,7 @@ def _read_numeric(ds: h5py.Dataset, path: Path, dtype=None) -> np.ndarray:
     return ds.astype(dtype)[()] if dtype is not None else ds[()]
 
 
-def _read_strings(ds: h5py.Dataset, path: Path) -> np.ndarray:
+def read_strings(ds: h5py.Dataset, path: Path) -> np.ndarray:
     """Decode a 1-D dataset of UTF-8 strings (fixed-length bytes or h5py variable-length str)."""
     name = ds.name.lstrip("/")
     if ds.ndim != 1:
@@ -256,7 +256,7 @@ def _read_strings(ds: h5py.Dataset, path: Path) -> np.ndarray:
     return np.array(decoded, dtype=object)
 
 
-def _read_group(f: h5py.File, group_name: str, path: Path) -> dict[str, np.ndarray] | None:
+def read_group(f: h5py.File, group_name: str, path: Path) -> dict[str, np.ndarray] | None:
     """Read factors/ or labels/; string labels are decoded, numbers kept (factors as float)."""
     if group_name not in f:
         return None
@@ -270,7 +270,7 @@ def _read_group(f: h5py.File, group_name: str, path: Path) -> dict[str, np.ndarr
         if group_name == "factors":
             out[name] = _read_numeric(ds, path, np.float64)
         elif h5py.check_string_dtype(ds.dtype) is not None:
-            out[name] = _read_strings(ds, path)
+            out[name] = read_strings(ds, path)
         else:
             out[name] = ds[()]
     return out

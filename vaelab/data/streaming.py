@@ -20,7 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import VaelabError
-from .layer2 import _GROUPS, _read_group, _read_strings, check_content, check_groups, check_layout, open_layer2, unreadable, vital_columns
+from .layer2 import (
+    PATIENT_GROUPS, check_content, check_groups, check_layout, open_layer2, read_group, read_strings, unreadable, vital_columns,
+)
 from .tensors import Normalizer
 
 MIB = 2**20
@@ -55,10 +57,10 @@ class Layer2Stream:
         """Check the layout, read the (N,) indexes and groups, and size the chunks from the budget."""
         f = self._file
         self._values, self._masks = f["values"], f["masks"]
-        self.patient_ids = _read_strings(f["patient_index"], self.path)
-        self.file_vitals = tuple(_read_strings(f["vital_index"], self.path))
+        self.patient_ids = read_strings(f["patient_index"], self.path)
+        self.file_vitals = tuple(read_strings(f["vital_index"], self.path))
         check_layout(self.path, self._values, self._masks, list(self.patient_ids), list(self.file_vitals))
-        groups = {name: _read_group(f, name, self.path) for name in _GROUPS}
+        groups = {name: read_group(f, name, self.path) for name in PATIENT_GROUPS}
         check_groups(self.path, groups, len(self.patient_ids))
         self.factors, self.labels = groups["factors"], groups["labels"]
         self.vitals, self._columns = vital_columns(self.file_vitals, vitals, self.path)

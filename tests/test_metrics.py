@@ -9,6 +9,7 @@ from vaelab.metrics import (
     active_units,
     band_mse,
     band_r2,
+    band_sums,
     branch_mse,
     kl_per_dim,
     latent_spread,
@@ -223,3 +224,16 @@ def test_band_r2_says_which_time_scale_is_reconstructed():
     assert r2["lt6h"] == pytest.approx(1.0) and r2["gt30h"] == pytest.approx(1.0)
     assert r2["6to30h"] == pytest.approx(0.0, abs=1e-9)
     assert band_r2(target, target, np.ones_like(target)) == {name: pytest.approx(1.0) for name in BANDS}
+
+
+def test_band_sums_of_patient_batches_add_up_to_the_whole():
+    rng = np.random.default_rng(5)
+    target = rng.standard_normal((9, 72, 3))
+    recon = target + 0.3 * rng.standard_normal(target.shape)
+    mask = (rng.random(target.shape) < 0.7).astype(np.float32)
+    whole = band_sums(recon, target, mask)
+    parts = band_sums(recon[:4], target[:4], mask[:4]) + band_sums(recon[4:], target[4:], mask[4:])
+    assert parts.n_observed == whole.n_observed == int(mask.sum())
+    assert parts.mse() == pytest.approx(band_mse(recon, target, mask), rel=1e-12)
+    assert parts.r2() == pytest.approx(band_r2(recon, target, mask), rel=1e-12)
+    assert sum(parts.mse().values()) == pytest.approx(masked_mse(recon, target, mask), rel=1e-9)

@@ -23,6 +23,7 @@ from vaelab.data.synthetic import generate_synthetic
 from vaelab.data.tensors import Normalizer, split_patients
 from vaelab.errors import VaelabError
 from vaelab.models import build_model
+from vaelab.models.multiscale import BRANCHES
 from vaelab.stream_run import run_streamed, streamed_reconstruction
 from vaelab.train import TrainConfig, encode_posterior, evaluate, reconstruct, seed_everything, train
 
@@ -177,6 +178,10 @@ def test_streamed_evaluation_encoding_and_reconstruction_match_in_memory(layer2_
     per_vital = M.masked_mse_per_vital(normalizer.inverse(recon), data.values[val_idx], data.masks[val_idx])
     assert list(figures["recon_mse_per_vital"].values()) == pytest.approx(per_vital.tolist(), rel=1e-4)
     assert list(figures["branch_recon_mse"].values()) == pytest.approx(M.branch_mse(branches, x[val_idx], data.masks[val_idx]), rel=1e-6)
+    assert figures["recon_mse_band"] == pytest.approx(M.band_mse(recon, x[val_idx], data.masks[val_idx]), rel=1e-6)
+    assert figures["recon_band_r2"] == pytest.approx(M.band_r2(recon, x[val_idx], data.masks[val_idx]), rel=1e-6)
+    for name, part in zip(BRANCHES, branches):
+        assert figures["branch_recon_mse_band"][name] == pytest.approx(M.band_mse(part, x[val_idx], data.masks[val_idx]), rel=1e-6)
 
 
 def test_streamed_training_is_deterministic_and_resumes_exactly(layer2_file, tmp_path):
@@ -374,6 +379,9 @@ def test_cli_streamed_run_writes_metrics_and_latents_for_every_patient(run_cli, 
     assert metrics["n_patients"] == N and metrics["n_val"] == 60 and metrics["chunk_size"] == 21
     assert 0 < metrics["stream_peak_patients"] <= metrics["stream_max_patients"] < N
     assert {"kl", "active_units", "latent_spread", "recon_mse", "recon_mse_per_vital", "branch_recon_mse", "mi"} <= set(metrics)
+    # band figures summed over evaluation batches of at most chunk_size patients still add up to the MSE
+    assert sum(metrics["recon_mse_band"].values()) == pytest.approx(metrics["recon_mse"], rel=1e-6)
+    assert set(metrics["branch_recon_mse_band"]) == set(BRANCHES) and "recon_mse_band" not in metrics["skipped"]
     assert len(pd.read_csv(run / "history.csv")) == 3
 
     latents = read_latents(run / "vae_latents.h5")

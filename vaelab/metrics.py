@@ -13,6 +13,8 @@ one that asks directly whether z tells patients apart.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.special import logsumexp
 
@@ -191,6 +193,36 @@ def _band_energy(signal: np.ndarray) -> dict[str, float]:
     return {name: float(per_bin[bins].sum()) for name, bins in band_of_periods(seq_len).items()}
 
 
+@dataclass
+class BandSums:
+    """What ``band_mse`` and ``band_r2`` divide: per band, the residual's and the target's energy, and
+    the observed entries. Sums over patients add up, so batches can be accumulated (streamed runs)."""
+
+    error: dict[str, float]
+    signal: dict[str, float]
+    n_observed: int
+
+    def __add__(self, other: "BandSums") -> "BandSums":
+        return BandSums({b: self.error[b] + other.error[b] for b in BANDS}, {b: self.signal[b] + other.signal[b] for b in BANDS},
+                        self.n_observed + other.n_observed)
+
+    def mse(self) -> dict[str, float]:
+        if self.n_observed == 0:
+            raise ValueError("band_mse: the mask has no observed entry")
+        return {name: self.error[name] / self.n_observed for name in BANDS}
+
+    def r2(self) -> dict[str, float]:
+        return {name: (1.0 - self.error[name] / self.signal[name]) if self.signal[name] > 0 else float("nan") for name in BANDS}
+
+
+def band_sums(recon: np.ndarray, target: np.ndarray, mask: np.ndarray) -> BandSums:
+    """The residual's and the target's energy per band over the observed entries (0 elsewhere)."""
+    _, observed = _observed(recon, target, mask)
+    target = np.where(observed, np.asarray(target, dtype=np.float64), 0.0)
+    residual = np.where(observed, np.asarray(recon, dtype=np.float64) - target, 0.0)
+    return BandSums(_band_energy(residual), _band_energy(target), int(observed.sum()))
+
+
 def band_mse(recon: np.ndarray, target: np.ndarray, mask: np.ndarray) -> dict[str, float]:
     """The masked MSE split by time scale: {band: share of the MSE}, the bands summing to ``masked_mse``.
 
@@ -198,12 +230,7 @@ def band_mse(recon: np.ndarray, target: np.ndarray, mask: np.ndarray) -> dict[st
     patient and vital: a model that ignores the daily rhythm shows it in ``6to30h``, one that misses
     short episodes in ``lt6h``.
     """
-    squared_error, observed = _observed(recon, target, mask)
-    n_observed = int(observed.sum())
-    if n_observed == 0:
-        raise ValueError("band_mse: the mask has no observed entry")
-    residual = np.where(observed, np.asarray(recon, dtype=np.float64) - np.where(observed, np.asarray(target, dtype=np.float64), 0.0), 0.0)
-    return {name: energy / n_observed for name, energy in _band_energy(residual).items()}
+    return band_sums(recon, target, mask).mse()
 
 
 def band_r2(recon: np.ndarray, target: np.ndarray, mask: np.ndarray) -> dict[str, float]:
@@ -212,11 +239,7 @@ def band_r2(recon: np.ndarray, target: np.ndarray, mask: np.ndarray) -> dict[str
     Targets are normalized (mean 0 per vital), so the signal energy in ``gt30h`` includes each
     patient's level. NaN for a band with no signal.
     """
-    _, observed = _observed(recon, target, mask)
-    signal = _band_energy(np.where(observed, np.asarray(target, dtype=np.float64), 0.0))
-    error = band_mse(recon, target, mask)
-    n_observed = int(observed.sum())
-    return {name: (1.0 - error[name] * n_observed / signal[name]) if signal[name] > 0 else float("nan") for name in BANDS}
+    return band_sums(recon, target, mask).r2()
 
 
 def latent_summary(mu: np.ndarray, logvar: np.ndarray, threshold: float = 0.01, mi_batch_size: int = 256) -> dict:

@@ -239,8 +239,8 @@ def evaluate_run(model, prepared: PreparedData, experiment: ExperimentConfig) ->
     out["recon_mse"] = M.masked_mse(recon, prepared.x[va], prepared.masks[va])
     per_vital = M.masked_mse_per_vital(prepared.normalizer.inverse(recon), data.values[va], data.masks[va])
     out["recon_mse_per_vital"] = {v: (None if np.isnan(e) else float(e)) for v, e in zip(data.vitals, per_vital)}
-    out["recon_mse_band"] = M.band_mse(recon, prepared.x[va], prepared.masks[va])
-    out["recon_band_r2"] = M.band_r2(recon, prepared.x[va], prepared.masks[va])
+    bands = M.band_sums(recon, prepared.x[va], prepared.masks[va])
+    out["recon_mse_band"], out["recon_band_r2"] = bands.mse(), bands.r2()
     if branches:
         out["branch_recon_mse"] = dict(zip(BRANCHES, M.branch_mse(branches, prepared.x[va], prepared.masks[va])))
         out["branch_recon_mse_band"] = {

@@ -7,7 +7,7 @@ differences. Validation streams the whole validation split every epoch (file ord
 stopping sees exactly the figures the in-memory run would, at the cost of a second read of the
 file per epoch. The evaluations that need every patient's inputs in memory are skipped and named
 in metrics.json under ``skipped``, beside ``"streamed": true``: the factor probe and its PCA
-baseline, the downstream probe, the frequency-band reconstruction figures.
+baseline and the downstream probe. The frequency-band reconstruction figures are summed batch by batch.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from .train import encode_posterior, reconstruct
 log = logging.getLogger(__name__)
 
 EVAL_BATCH_SIZE = 256  # as encode_posterior / evaluate
-SKIPPED = ["factor_r2", "factor_r2_pca", "probe_auroc", "probe_baseline_auroc", "recon_mse_band", "recon_band_r2"]
+SKIPPED = ["factor_r2", "factor_r2_pca", "probe_auroc", "probe_baseline_auroc"]
 
 
 def run_streamed(experiment: ExperimentConfig, output_dir: str | Path, config: dict | None = None) -> dict:
@@ -89,16 +89,21 @@ def _run(stream: Layer2Stream, experiment: ExperimentConfig, output_dir: Path, c
 
 @torch.no_grad()
 def streamed_reconstruction(model: VAEBase, patients: StreamedPatients) -> dict:
-    """``recon_mse``, ``recon_mse_per_vital`` (original units) and ``branch_recon_mse`` of the patients,
-    as ``run.evaluate_run`` computes them, batch by batch: each batch's masked MSE (metrics.py)
-    weighted by its observed entries, so the result is the MSE over all observed entries."""
+    """``recon_mse``, ``recon_mse_per_vital`` (original units), ``branch_recon_mse`` and the band
+    figures (``recon_mse_band``, ``recon_band_r2``, ``branch_recon_mse_band``) of the patients, as
+    ``run.evaluate_run`` computes them, batch by batch: each batch's masked MSE (metrics.py) weighted by
+    its observed entries, and its band energies summed, so the results are over all observed entries."""
     norm = patients.normalizer
     n_obs, sse, branch_sse = 0.0, 0.0, 0.0
+    bands, branch_bands = None, None
     vital_obs, vital_sse = np.zeros(len(norm.vitals)), np.zeros(len(norm.vitals))
     for x, mask in patients.batches(EVAL_BATCH_SIZE):
         recon, branches = reconstruct(model, x, mask, batch_size=len(x))
         n, per_vital_n = float(mask.sum(dtype=np.float64)), mask.sum(axis=(0, 1), dtype=np.float64)
         sse += M.masked_mse(recon, x, mask) * n
+        bands = _add(bands, M.band_sums(recon, x, mask))
+        if branches:
+            branch_bands = [_add(total, M.band_sums(part, x, mask)) for total, part in zip(branch_bands or [None] * len(branches), branches)]
         vital_mse = M.masked_mse_per_vital(norm.inverse(recon), norm.inverse(x), mask)
         vital_sse += np.where(per_vital_n > 0, vital_mse, 0.0) * per_vital_n
         if branches:
@@ -111,7 +116,15 @@ def streamed_reconstruction(model: VAEBase, patients: StreamedPatients) -> dict:
     }
     if np.ndim(branch_sse):
         out["branch_recon_mse"] = dict(zip(BRANCHES, (branch_sse / n_obs).tolist()))
+    if bands is not None and bands.n_observed:
+        out["recon_mse_band"], out["recon_band_r2"] = bands.mse(), bands.r2()
+        if branch_bands:
+            out["branch_recon_mse_band"] = {name: b.mse() for name, b in zip(BRANCHES, branch_bands)}
     return out
+
+
+def _add(total: M.BandSums | None, part: M.BandSums) -> M.BandSums:
+    return part if total is None else total + part
 
 
 def plot_sample(stream: Layer2Stream, rows: np.ndarray, normalizer: Normalizer) -> PreparedData:

@@ -1,7 +1,7 @@
 """Training on a GPU (trainer.device=cuda): the same code path as the CPU, with the data moved per batch.
 
-These need a CUDA device and are skipped without one (CI has none); they were run on a lent GPU
-machine (see the README's "GPU" section for the command). The CPU-only refusal is tested in
+These need a CUDA device and are skipped without one (CI has none); they passed on an NVIDIA H200
+(README, "On a GPU", gives the command). The CPU-only refusal is tested in
 test_train.py.
 """
 

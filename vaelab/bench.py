@@ -46,7 +46,7 @@ from .losses import MultiScaleVAELoss, masked_mse
 from .models.base import VAEBase
 from .models.multiscale import MultiScaleConv1DVAE
 from .models.plan_baseline import PlanMultiScaleConv1DVAE
-from .train import TrainConfig, evaluate, reconstruct, seed_everything, train
+from .train import TrainConfig, evaluate, objective_terms, reconstruct, seed_everything, train
 
 MODELS: dict[str, type[VAEBase]] = {"plan": PlanMultiScaleConv1DVAE, "vaelab": MultiScaleConv1DVAE}
 # Each model as it is trained by default: the plan's as the plan wrote it, vaelab's as `python -m vaelab`
@@ -132,8 +132,7 @@ def train_step_fn(model: VAEBase, x: torch.Tensor, mask: torch.Tensor, loss_fn: 
     def step() -> None:
         model.train()
         recon, mu, logvar, branches = model(x, mask, return_branches=True)
-        t = loss_fn.terms(recon, x, mu, logvar, mask, branches, beta=beta, band_power=model.band_power(mu),
-                              quantiles=model.value_quantiles(mu))
+        t = objective_terms(model, loss_fn, recon, x, mu, logvar, mask, branches, beta)
         optimizer.zero_grad(set_to_none=True)
         t.total.backward()
         optimizer.step()

@@ -115,8 +115,9 @@ def mutual_information(mu: np.ndarray, logvar: np.ndarray, batch_size: int = 256
     return float(np.mean(estimates))
 
 
-def _observed(recon: np.ndarray, target: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Squared error with unobserved entries set to 0 (NaN in target never leaks), and the mask."""
+def _observed_entries(recon: np.ndarray, target: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(recon, target with 0 where unobserved, the boolean mask) as float64, after checking shapes;
+    NaN in unobserved targets never leaks."""
     recon = np.asarray(recon, dtype=np.float64)
     target = np.asarray(target, dtype=np.float64)
     observed = np.asarray(mask) > 0
@@ -125,8 +126,13 @@ def _observed(recon: np.ndarray, target: np.ndarray, mask: np.ndarray) -> tuple[
             f"recon, target and mask must all have shape (patients, hours, vitals), got {recon.shape}, "
             f"{target.shape} and {observed.shape}"
         )
-    squared_error = np.where(observed, (recon - np.where(observed, target, 0.0)) ** 2, 0.0)
-    return squared_error, observed
+    return recon, np.where(observed, target, 0.0), observed
+
+
+def _observed(recon: np.ndarray, target: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Squared error with unobserved entries set to 0 (NaN in target never leaks), and the mask."""
+    recon, target, observed = _observed_entries(recon, target, mask)
+    return np.where(observed, (recon - target) ** 2, 0.0), observed
 
 
 def masked_mse(recon: np.ndarray, target: np.ndarray, mask: np.ndarray) -> float:
@@ -202,6 +208,10 @@ class BandSums:
     signal: dict[str, float]
     n_observed: int
 
+    @classmethod
+    def zero(cls) -> "BandSums":
+        return cls(dict.fromkeys(BANDS, 0.0), dict.fromkeys(BANDS, 0.0), 0)
+
     def __add__(self, other: "BandSums") -> "BandSums":
         return BandSums({b: self.error[b] + other.error[b] for b in BANDS}, {b: self.signal[b] + other.signal[b] for b in BANDS},
                         self.n_observed + other.n_observed)
@@ -217,9 +227,8 @@ class BandSums:
 
 def band_sums(recon: np.ndarray, target: np.ndarray, mask: np.ndarray) -> BandSums:
     """The residual's and the target's energy per band over the observed entries (0 elsewhere)."""
-    _, observed = _observed(recon, target, mask)
-    target = np.where(observed, np.asarray(target, dtype=np.float64), 0.0)
-    residual = np.where(observed, np.asarray(recon, dtype=np.float64) - target, 0.0)
+    recon, target, observed = _observed_entries(recon, target, mask)
+    residual = np.where(observed, recon - target, 0.0)
     return BandSums(_band_energy(residual), _band_energy(target), int(observed.sum()))
 
 

@@ -233,19 +233,18 @@ def record_divergence(exc: TrainingDiverged, result: dict, output_dir: Path, sta
 def evaluate_run(model, prepared: PreparedData, experiment: ExperimentConfig) -> dict:
     """Collapse metrics on every patient's posterior; reconstruction on held-out patients."""
     data, va = prepared.data, prepared.val_idx
+    x_va, m_va = prepared.x[va], prepared.masks[va]
     mu, logvar = encode_posterior(model, prepared.x, prepared.masks)
     out = M.latent_summary(mu, logvar, mi_batch_size=experiment.eval.mi_batch_size)
-    recon, branches = reconstruct(model, prepared.x[va], prepared.masks[va])
-    out["recon_mse"] = M.masked_mse(recon, prepared.x[va], prepared.masks[va])
+    recon, branches = reconstruct(model, x_va, m_va)
+    out["recon_mse"] = M.masked_mse(recon, x_va, m_va)
     per_vital = M.masked_mse_per_vital(prepared.normalizer.inverse(recon), data.values[va], data.masks[va])
     out["recon_mse_per_vital"] = {v: (None if np.isnan(e) else float(e)) for v, e in zip(data.vitals, per_vital)}
-    bands = M.band_sums(recon, prepared.x[va], prepared.masks[va])
+    bands = M.band_sums(recon, x_va, m_va)
     out["recon_mse_band"], out["recon_band_r2"] = bands.mse(), bands.r2()
     if branches:
-        out["branch_recon_mse"] = dict(zip(BRANCHES, M.branch_mse(branches, prepared.x[va], prepared.masks[va])))
-        out["branch_recon_mse_band"] = {
-            name: M.band_mse(part, prepared.x[va], prepared.masks[va]) for name, part in zip(BRANCHES, branches)
-        }
+        out["branch_recon_mse"] = dict(zip(BRANCHES, M.branch_mse(branches, x_va, m_va)))
+        out["branch_recon_mse_band"] = {name: M.band_mse(part, x_va, m_va) for name, part in zip(BRANCHES, branches)}
     if data.factors:
         seed = experiment.eval.probe_seed
         out["factor_r2"] = factor_r2(mu, data.factors, seed=seed)

@@ -95,36 +95,31 @@ def streamed_reconstruction(model: VAEBase, patients: StreamedPatients) -> dict:
     its observed entries, and its band energies summed, so the results are over all observed entries."""
     norm = patients.normalizer
     n_obs, sse, branch_sse = 0.0, 0.0, 0.0
-    bands, branch_bands = None, None
+    bands, branch_bands = M.BandSums.zero(), [M.BandSums.zero() for _ in BRANCHES]
     vital_obs, vital_sse = np.zeros(len(norm.vitals)), np.zeros(len(norm.vitals))
     for x, mask in patients.batches(EVAL_BATCH_SIZE):
         recon, branches = reconstruct(model, x, mask, batch_size=len(x))
         n, per_vital_n = float(mask.sum(dtype=np.float64)), mask.sum(axis=(0, 1), dtype=np.float64)
         sse += M.masked_mse(recon, x, mask) * n
-        bands = _add(bands, M.band_sums(recon, x, mask))
-        if branches:
-            branch_bands = [_add(total, M.band_sums(part, x, mask)) for total, part in zip(branch_bands or [None] * len(branches), branches)]
+        bands += M.band_sums(recon, x, mask)
         vital_mse = M.masked_mse_per_vital(norm.inverse(recon), norm.inverse(x), mask)
         vital_sse += np.where(per_vital_n > 0, vital_mse, 0.0) * per_vital_n
         if branches:
             branch_sse = branch_sse + np.array(M.branch_mse(branches, x, mask)) * n
+            branch_bands = [total + M.band_sums(part, x, mask) for total, part in zip(branch_bands, branches)]
         n_obs += n
         vital_obs += per_vital_n
     out = {
         "recon_mse": sse / n_obs,
         "recon_mse_per_vital": {v: (float(s / c) if c > 0 else None) for v, s, c in zip(norm.vitals, vital_sse, vital_obs)},
     }
+    if bands.n_observed:
+        out["recon_mse_band"], out["recon_band_r2"] = bands.mse(), bands.r2()
     if np.ndim(branch_sse):
         out["branch_recon_mse"] = dict(zip(BRANCHES, (branch_sse / n_obs).tolist()))
-    if bands is not None and bands.n_observed:
-        out["recon_mse_band"], out["recon_band_r2"] = bands.mse(), bands.r2()
-        if branch_bands:
+        if bands.n_observed:
             out["branch_recon_mse_band"] = {name: b.mse() for name, b in zip(BRANCHES, branch_bands)}
     return out
-
-
-def _add(total: M.BandSums | None, part: M.BandSums) -> M.BandSums:
-    return part if total is None else total + part
 
 
 def plot_sample(stream: Layer2Stream, rows: np.ndarray, normalizer: Normalizer) -> PreparedData:

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from .atomic import atomic_path
 from .data.tensors import BatchSource, as_batch_source
 from .errors import VaelabError
-from .losses import VAELoss
+from .losses import LossTerms, VAELoss
 from .models.base import VAEBase
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2016: Var_x(E[z_u|x]) above this counts as active
@@ -93,6 +93,13 @@ def _as_tensor(array: np.ndarray, device: torch.device | str = "cpu") -> torch.T
     return torch.as_tensor(np.ascontiguousarray(array, dtype=np.float32)).to(device)
 
 
+def objective_terms(model: VAEBase, loss_fn: VAELoss, recon, x, mu, logvar, mask, branches, beta: float) -> LossTerms:
+    """The loss's terms with the model's head predictions from the posterior mean (spectral and
+    quantile heads; None for a model without them): what training, validation and the benchmark charge."""
+    return loss_fn.terms(recon, x, mu, logvar, mask, branches, beta=beta, band_power=model.band_power(mu),
+                         quantiles=model.value_quantiles(mu))
+
+
 @torch.no_grad()
 def encode_posterior(
     model: VAEBase, x: np.ndarray | BatchSource, mask: np.ndarray | None = None, batch_size: int = 256
@@ -140,8 +147,7 @@ def evaluate(
         xb, mb = _as_tensor(xb, device), _as_tensor(mb, device)
         _, mu, logvar = model.encode(xb, mb)
         recon, branches = model.decode(mu, return_branches=True)
-        t = loss_fn.terms(recon, xb, mu, logvar, mb, branches, beta=loss_fn.target_beta, band_power=model.band_power(mu),
-                              quantiles=model.value_quantiles(mu))
+        t = objective_terms(model, loss_fn, recon, xb, mu, logvar, mb, branches, loss_fn.target_beta)
         for key, value in (("loss", t.total), ("recon", t.recon), ("kl", t.kl), ("kl_clamped", t.kl_clamped)):
             sums[key] += value.item() * len(xb)
         mus.append(mu.cpu().numpy())
@@ -227,8 +233,7 @@ def train(
                 continue  # BatchNorm cannot train on a batch of one
             xb, mb = _as_tensor(xb, device), _as_tensor(mb, device)
             recon, mu, logvar, branches = model(xb, mb, return_branches=True)
-            t = loss_fn.terms(recon, xb, mu, logvar, mb, branches, beta=beta, band_power=model.band_power(mu),
-                              quantiles=model.value_quantiles(mu))
+            t = objective_terms(model, loss_fn, recon, xb, mu, logvar, mb, branches, beta)
             if not torch.isfinite(t.total):
                 raise TrainingDiverged(
                     f"training diverged at epoch {epoch}: loss is {t.total.item()} (try a smaller trainer.lr)", epoch, history

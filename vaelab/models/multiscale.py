@@ -327,7 +327,6 @@ class MultiScaleConv1DVAE(VAEBase):
                  latent_groups: bool = False, pooling: str = "moments", spectral_head: bool = False, posterior_bn: float = 0.0,
                  quantile_head: bool = False):
         super().__init__()
-        _check_pooling(pooling)
         self.input_dim = input_dim
         self.latent_dim = latent_dim
         self.seq_len = seq_len

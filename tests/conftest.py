@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from vaelab.config import register_configs
+from vaelab.runs.config import register_configs
 
 REPO = Path(__file__).resolve().parent.parent
 CONF = REPO / "conf"
@@ -38,7 +38,11 @@ def run_cli(tmp_path):
         env = dict(os.environ, HYDRA_FULL_ERROR="0")
         return subprocess.run(
             [sys.executable, "-m", "vaelab", f"hydra.run.dir={run_dir}", *overrides],
-            cwd=tmp_path, capture_output=True, text=True, timeout=timeout, env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
         )
 
     return _run

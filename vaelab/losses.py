@@ -1,10 +1,13 @@
-"""VAE objective terms, written once: masked reconstruction, true KL, free-bits KL, per-branch terms.
+"""The VAE objective, written once: masked reconstruction, true KL, free-bits KL, branch and head terms.
 
 Scaling follows the user's plan so that its beta values keep their meaning: reconstruction is the
 mean squared error per observed entry, and the KL term of the objective is averaged over latent
 dimensions. The *true* KL (summed over dimensions, nats per patient) is always reported beside the
 clamped term, so a collapsed posterior (true KL 0) can be told apart from a healthy one sitting
-under the free-bits threshold (NOTES.md §1, defect 3).
+under the free-bits threshold (docs/design-notes.md §1, defect 3).
+
+One call: ``loss_fn.objective(output, x, mask, beta) -> LossTerms`` for a model's ``VAEOutput``;
+``loss_fn(recon, target, mu, logvar)`` is the plan's tuple-returning form of the same objective.
 """
 
 from __future__ import annotations
@@ -14,12 +17,36 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
-from .errors import VaelabError
-from .schedules import BetaSchedule
+from .errors import VaelabError, check
+from .models.base import VAEOutput
+from .schedules import BetaSchedule, ScheduleConfig
+from .signal import HeadTargets, head_targets, log_band_power
 
 FREE_BITS_MODES = ("batch", "sample")
-# Levels of the quantile head's targets: each vital's distribution over a patient's observed hours.
-QUANTILE_LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+
+@dataclass
+class LossConfig:
+    """The objective's weights (Hydra: ``loss``); the defaults are vaelab's recommended loss."""
+
+    beta: float = 0.5
+    free_bits: float = 2.0
+    free_bits_mode: str = "batch"  # batch (Kingma et al. 2016) | sample (the plan's)
+    branch_weight: float = 0.4  # each decoder branch's MSE relative to the merged output's; 0 = off (the plan: 1)
+    spectral_weight: float = 0.0  # weight of the log band-power distance (spectral_log_distance); 0 = off
+    band_power_weight: float = 0.3  # weight of the spectral head's error (models with a spectral head only)
+    quantile_weight: float = 1.5  # weight of the quantile head's error (models with a quantile head only)
+
+    def __post_init__(self) -> None:
+        check(self.beta >= 0, "loss.beta", f"must be >= 0, got {self.beta}")
+        check(self.free_bits >= 0, "loss.free_bits", f"must be >= 0, got {self.free_bits}")
+        check(
+            self.free_bits_mode in FREE_BITS_MODES,
+            "loss.free_bits_mode",
+            f"must be one of {', '.join(FREE_BITS_MODES)}, got {self.free_bits_mode!r}",
+        )
+        for name in ("branch_weight", "spectral_weight", "band_power_weight", "quantile_weight"):
+            check(getattr(self, name) >= 0, f"loss.{name}", f"must be >= 0, got {getattr(self, name)}")
 
 
 def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -31,7 +58,7 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | No
 
 def _observed_target(target: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(target with 0 where unobserved, 0/1 observed weights, count): computed once per batch,
-    without gradient, so NaN in unobserved entries never leaks into a loss."""
+    so NaN in unobserved entries never leaks into a loss."""
     observed = (mask > 0).to(target.dtype)
     return target.masked_fill(observed == 0, 0.0), observed, observed.sum().clamp_min(1.0)
 
@@ -42,55 +69,14 @@ def _observed_mse(pred: torch.Tensor, clean_target: torch.Tensor, observed: torc
     return (diff * diff).sum() / count
 
 
-def octave_bands(seq_len: int) -> torch.Tensor:
-    """(rfft bins, bands) 0/1 matrix grouping the bins k >= 1 by octave of their period T/k
-    (2-4 h, 4-8 h, ..., the longest periods together); the mean (k = 0) is left to the MSE."""
-    k = torch.arange(1, seq_len // 2 + 1, dtype=torch.float64)
-    octave = torch.floor(torch.log2(seq_len / k)).long()  # period 2-4 h -> 1, 4-8 h -> 2, ...
-    octave = octave - octave.min()
-    bands = torch.zeros(seq_len // 2 + 1, int(octave.max()) + 1)
-    bands[1 + torch.arange(len(k)), octave] = 1.0
-    return bands
-
-
-def log_band_power(signal: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
-    """(batch, time, vitals) -> (batch, vitals, octave bands): log of each band's mean power per
-    hour, of the signal seen through its mask (0 where unobserved)."""
-    seq_len = signal.shape[1]
-    bands = octave_bands(seq_len).to(dtype=signal.dtype, device=signal.device)
-    power = torch.fft.rfft(signal * observed, dim=1).abs().pow(2)
-    return torch.log(torch.einsum("bkv,kn->bvn", power, bands) / seq_len + 1e-3)
-
-
 def spectral_log_distance(pred: torch.Tensor, clean_target: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
     """Mean squared difference of log band power between prediction and target, per patient, vital
     and octave band, both seen through the same mask (so missingness cancels out).
 
     MSE lets a decoder ignore a low-amplitude rhythm or events whose timing it cannot know; this
-    term charges for a spectrum that lacks them, so the latent has to carry how much a patient
-    oscillates or fluctuates at every time scale. Inputs (batch, time, vitals).
+    term charges for a spectrum that lacks them. Inputs (batch, time, vitals).
     """
     return (log_band_power(pred, observed) - log_band_power(clean_target, observed)).pow(2).mean()
-
-
-def observed_quantiles(signal: torch.Tensor, observed: torch.Tensor, levels=QUANTILE_LEVELS) -> tuple[torch.Tensor, torch.Tensor]:
-    """(batch, time, vitals) -> ((batch, vitals, levels) quantiles over the observed hours, (batch,
-    vitals) 1/0 whether the vital was observed at all; its quantiles are then 0).
-
-    Linear interpolation between order statistics, as ``numpy.quantile``. How often and how far a
-    patient leaves their usual range (the upper and lower tails) is what short episodes change;
-    the spectral power of the same hours mixes them with noise.
-    """
-    seen = observed > 0
-    ordered = signal.masked_fill(~seen, float("inf")).sort(dim=1).values.transpose(1, 2)  # (B, V, T), observed first
-    count = seen.sum(dim=1)
-    q = torch.tensor(levels, dtype=signal.dtype, device=signal.device)
-    position = (count.clamp(min=1) - 1).to(signal.dtype).unsqueeze(-1) * q
-    lower, upper = position.floor().long(), position.ceil().long()
-    ordered = ordered.masked_fill(torch.isinf(ordered), 0.0)
-    low, high = ordered.gather(2, lower), ordered.gather(2, upper)
-    present = (count > 0).to(signal.dtype)
-    return (low + (high - low) * (position - lower)) * present.unsqueeze(-1), present
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -131,43 +117,26 @@ class LossTerms:
 
 
 class VAELoss(nn.Module):
-    """Masked reconstruction + beta * free-bits KL; the loss of both models.
+    """Masked reconstruction + beta * free-bits KL, plus the branch and head terms; every model's loss.
 
-    ``beta`` is read from ``schedule`` for an epoch (``get_beta``) and passed to ``forward``
-    explicitly. Without an explicit beta, ``forward`` uses the schedule's target beta.
+    ``VAELoss(beta, free_bits, free_bits_mode, branch_weight, ...)``: the arguments are
+    ``LossConfig``'s fields, or one ``config=LossConfig(...)``. Beta for an epoch comes from
+    ``schedule`` (``get_beta``, default: the target beta from the first epoch) and is passed to the
+    objective explicitly; without one the objective uses the target beta.
     """
 
-    def __init__(
-        self,
-        beta: float = 0.5,
-        free_bits: float = 2.0,
-        free_bits_mode: str = "batch",
-        branch_weight: float = 1.0,
-        schedule: BetaSchedule | None = None,
-        spectral_weight: float = 0.0,
-        band_power_weight: float = 0.3,
-        quantile_weight: float = 0.3,
-    ):
+    def __init__(self, *args, schedule: BetaSchedule | None = None, config: LossConfig | None = None, **options):
         super().__init__()
-        if not quantile_weight >= 0:
-            raise VaelabError(f"quantile_weight must be >= 0, got {quantile_weight}")
-        self.quantile_weight = float(quantile_weight)
-        if not spectral_weight >= 0:
-            raise VaelabError(f"spectral_weight must be >= 0, got {spectral_weight}")
-        if not band_power_weight >= 0:
-            raise VaelabError(f"band_power_weight must be >= 0, got {band_power_weight}")
-        self.spectral_weight = float(spectral_weight)
-        self.band_power_weight = float(band_power_weight)
-        if not free_bits >= 0:
-            raise VaelabError(f"free_bits must be >= 0, got {free_bits}")
-        if free_bits_mode not in FREE_BITS_MODES:
-            raise VaelabError(f"free_bits_mode {free_bits_mode!r} is unknown; choose one of {', '.join(FREE_BITS_MODES)}")
-        if not branch_weight >= 0:
-            raise VaelabError(f"branch_weight must be >= 0, got {branch_weight}")
-        self.schedule = schedule if schedule is not None else BetaSchedule(beta=beta, kind="constant")
-        self.free_bits = float(free_bits)
-        self.free_bits_mode = free_bits_mode
-        self.branch_weight = float(branch_weight)
+        if config is not None and (args or options):
+            raise TypeError("pass either config or its fields, not both")
+        self.config = config = config if config is not None else LossConfig(*args, **options)
+        self.schedule = schedule if schedule is not None else BetaSchedule(config.beta, kind="constant")
+        self.free_bits = float(config.free_bits)
+        self.free_bits_mode = config.free_bits_mode
+        self.branch_weight = float(config.branch_weight)
+        self.spectral_weight = float(config.spectral_weight)
+        self.band_power_weight = float(config.band_power_weight)
+        self.quantile_weight = float(config.quantile_weight)
 
     @property
     def target_beta(self) -> float:
@@ -177,59 +146,60 @@ class VAELoss(nn.Module):
         """Beta for ``epoch`` from the schedule (pure: no state changes)."""
         return self.schedule(epoch)
 
-    def terms(
+    def objective(
         self,
-        recon: torch.Tensor,
-        target: torch.Tensor,
-        mu: torch.Tensor,
-        logvar: torch.Tensor,
+        output: VAEOutput,
+        x: torch.Tensor,
         mask: torch.Tensor | None = None,
-        branch_recons: list[torch.Tensor] | None = None,
         beta: float | None = None,
-        band_power: torch.Tensor | None = None,
-        quantiles: torch.Tensor | None = None,
+        targets: HeadTargets | None = None,
     ) -> LossTerms:
-        """All terms of the objective; ``forward`` returns the plan's three of them.
+        """All terms of the objective for a model's ``VAEOutput`` on inputs ``x`` (and ``mask``).
 
         With branch outputs, each branch's masked MSE weighs ``branch_weight`` times the merged
-        output's: recon = (merged + w * sum(branches)) / (1 + w * n_branches). w = 1 is the plan.
-        ``band_power``: a model's prediction of the data's log band power (its spectral head), charged
-        ``band_power_weight`` times its mean squared error. ``quantiles``: a model's prediction of
-        each vital's quantiles over the observed hours (its quantile head), charged ``quantile_weight``
-        times its mean squared error over the vitals observed at all.
+        output's: recon = (merged + w * sum(branches)) / (1 + w * n_branches); w = 1 is the plan.
+        A head's prediction is charged its weight times its mean squared error against ``targets``
+        (``signal.head_targets`` of the batch; computed here when not given).
         """
         beta = self.target_beta if beta is None else float(beta)
+        recon = output.recon
         if mask is None:
-            recon_merged = masked_mse(recon, target)
-            branch_recon = [masked_mse(b, target) for b in (branch_recons or [])]
+            recon_merged = masked_mse(recon, x)
+            branch_recon = [masked_mse(b, x) for b in output.branches]
         else:
-            clean = _observed_target(target, mask)
+            clean = _observed_target(x, mask)
             recon_merged = _observed_mse(recon, *clean)
-            branch_recon = [_observed_mse(b, *clean) for b in (branch_recons or [])]
-        spectral = torch.zeros((), dtype=recon.dtype, device=recon.device)
-        band_error = torch.zeros((), dtype=recon.dtype, device=recon.device)
-        quantile_error = torch.zeros((), dtype=recon.dtype, device=recon.device)
-        if self.spectral_weight > 0 or band_power is not None or quantiles is not None:
-            clean_target, observed = (clean[0], clean[1]) if mask is not None else (target, torch.ones_like(target))
-            if self.spectral_weight > 0:
-                spectral = spectral_log_distance(recon, clean_target, observed)
-            if band_power is not None:
-                band_error = (band_power - log_band_power(clean_target, observed)).pow(2).mean()
-            if quantiles is not None:
-                wanted, present = observed_quantiles(clean_target, observed)
-                quantile_error = ((quantiles - wanted).pow(2).mean(dim=-1) * present).sum() / present.sum().clamp(min=1)
+            branch_recon = [_observed_mse(b, *clean) for b in output.branches]
+        zero = torch.zeros((), dtype=recon.dtype, device=recon.device)
+        spectral, band_error, quantile_error = zero, zero, zero
+        if self.spectral_weight > 0:
+            observed = torch.ones_like(x) if mask is None else clean[1]
+            spectral = spectral_log_distance(recon, x if mask is None else clean[0], observed)
+        if output.band_power is not None or output.quantiles is not None:
+            targets = targets if targets is not None else head_targets(x, mask)
+            if output.band_power is not None:
+                band_error = (output.band_power - targets.band_power).pow(2).mean()
+            if output.quantiles is not None:
+                present = targets.present
+                quantile_error = ((output.quantiles - targets.quantiles).pow(2).mean(dim=-1) * present).sum() / present.sum().clamp(min=1)
         if branch_recon and self.branch_weight > 0:
             recon_term = (recon_merged + self.branch_weight * torch.stack(branch_recon).sum()) / (
                 1 + self.branch_weight * len(branch_recon)
             )
         else:
             recon_term = recon_merged
-        kl = gaussian_kl(mu, logvar)
+        kl = gaussian_kl(output.mu, output.logvar)
         kl_clamped = free_bits_kl(kl, self.free_bits, self.free_bits_mode)
         kl_per_dim = kl.mean(dim=0)
+        total = (
+            recon_term
+            + self.spectral_weight * spectral
+            + self.band_power_weight * band_error
+            + self.quantile_weight * quantile_error
+            + beta * kl_clamped
+        )
         return LossTerms(
-            total=(recon_term + self.spectral_weight * spectral + self.band_power_weight * band_error
-                   + self.quantile_weight * quantile_error + beta * kl_clamped),
+            total=total,
             recon=recon_term,
             kl_clamped=kl_clamped,
             kl=kl_per_dim.sum(),
@@ -252,37 +222,34 @@ class VAELoss(nn.Module):
         branch_recons: list[torch.Tensor] | None = None,
         beta: float | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(total, recon_loss, kl_loss) as in the plan; kl_loss is the clamped (optimized) term."""
-        t = self.terms(recon, target, mu, logvar, mask, branch_recons, beta)
+        """The plan's call: (total, recon_loss, kl_loss), kl_loss the clamped (optimized) term."""
+        t = self.objective(VAEOutput(recon, mu, logvar, mu, list(branch_recons or [])), target, mask, beta)
         return t.total, t.recon, t.kl_clamped
 
 
 class MultiScaleVAELoss(VAELoss):
-    """The plan's loss: per-branch reconstruction, free bits and cyclical beta annealing."""
+    """The plan's loss: per-branch reconstruction, free bits and cyclical beta annealing.
+
+    ``MultiScaleVAELoss(beta, free_bits, warmup_epochs, cycle_epochs, **options)``: the plan's four
+    positionally; ``schedule_kind`` and every other ``LossConfig`` field by keyword.
+    """
 
     def __init__(
         self,
-        beta: float = 0.5,
-        free_bits: float = 2.0,
-        warmup_epochs: int = 30,
-        cycle_epochs: int = 40,
-        free_bits_mode: str = "batch",
-        branch_weight: float = 1.0,
-        schedule_kind: str = "cyclical",
-        spectral_weight: float = 0.0,
-        band_power_weight: float = 0.3,
-        quantile_weight: float = 0.3,
+        beta: float = LossConfig.beta,
+        free_bits: float = LossConfig.free_bits,
+        warmup_epochs: int = ScheduleConfig.warmup_epochs,
+        cycle_epochs: int = ScheduleConfig.cycle_epochs,
+        *,
+        schedule_kind: str = ScheduleConfig.kind,
+        **options,
     ):
-        schedule = BetaSchedule(beta=beta, kind=schedule_kind, warmup_epochs=warmup_epochs, cycle_epochs=cycle_epochs)
-        super().__init__(
-            beta=beta,
-            free_bits=free_bits,
-            free_bits_mode=free_bits_mode,
-            branch_weight=branch_weight,
-            schedule=schedule,
-            spectral_weight=spectral_weight,
-            band_power_weight=band_power_weight,
-            quantile_weight=quantile_weight,
-        )
+        schedule = BetaSchedule(beta, schedule_kind, warmup_epochs, cycle_epochs)
+        super().__init__(config=LossConfig(beta=beta, free_bits=free_bits, **options), schedule=schedule)
         self.warmup_epochs = warmup_epochs
         self.cycle_epochs = cycle_epochs
+
+
+def build_loss(config: LossConfig, schedule: ScheduleConfig) -> VAELoss:
+    """The run's loss: its weights and its beta schedule (what the CLI and VAEBuilder both train with)."""
+    return VAELoss(config=config, schedule=BetaSchedule.from_config(config.beta, schedule))

@@ -22,12 +22,32 @@ import pandas as pd
 
 from vaelab.results import load_runs
 
-ARM_ORDER = ["plan", "multiscale", "latent_groups", "std_pooling", "spectral", "spectral_0.1", "spectral_head",
-             "spectral_head_std", "spectral_head_0.3", "no_branch_loss", "groups_no_branch_loss",
-             "groups_no_branch_head", "groups_no_branch_head1", "groups_no_branch_head_std", "groups_no_branch_head_48",
-             "groups_no_branch_head_quantile1",
-             "groups_no_branch_head_quantile2", "groups_no_branch_quantile1", "recovery_sweep_best", "recovery_sweep_best_head",
-             "recovery_sweep_best_planloss", "recovery_sweep_best_planloss_head", "recovery_sweep_best_nobn", "default"]  # run.sh's arms; others follow by name
+ARM_ORDER = [
+    "plan",
+    "multiscale",
+    "latent_groups",
+    "std_pooling",
+    "spectral",
+    "spectral_0.1",
+    "spectral_head",
+    "spectral_head_std",
+    "spectral_head_0.3",
+    "no_branch_loss",
+    "groups_no_branch_loss",
+    "groups_no_branch_head",
+    "groups_no_branch_head1",
+    "groups_no_branch_head_std",
+    "groups_no_branch_head_48",
+    "groups_no_branch_head_quantile1",
+    "groups_no_branch_head_quantile2",
+    "groups_no_branch_quantile1",
+    "recovery_sweep_best",
+    "recovery_sweep_best_head",
+    "recovery_sweep_best_planloss",
+    "recovery_sweep_best_planloss_head",
+    "recovery_sweep_best_nobn",
+    "default",
+]  # run.sh's arms; others follow by name
 BRANCHES = ["local", "hourly", "daily", "multiday"]
 BANDS = ["lt6h", "6to30h", "gt30h"]
 FACTORS = ["level", "daily_amplitude", "trend", "episode_rate", "daily_cos", "daily_sin"]

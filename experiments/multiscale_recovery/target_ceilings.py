@@ -21,10 +21,10 @@ import argparse
 import numpy as np
 import torch
 
-from vaelab.builder import prepare_data
+from vaelab.data.prepare import prepare_data
 from vaelab.data.synthetic import generate_synthetic
-from vaelab.losses import log_band_power, observed_quantiles
-from vaelab.probes import factor_r2, summary_statistics
+from vaelab.evaluation.probes import factor_r2, summary_statistics
+from vaelab.signal import log_band_power, observed_quantiles
 
 
 def main() -> None:

@@ -7,13 +7,15 @@ values are vectorized numpy noise (a per-patient level, a daily rhythm, white no
 not the realistic generator, which is far too slow for this size -- and a small file holding its
 first ``--subset`` patients. Then, in fresh subprocesses taking turns (``--repeats`` each), it times
 ``--steps`` training steps after ``--warmup`` of the default multiscale model (base_channels 64,
-batch 64, one torch thread) through ``vaelab.train.train``:
+batch 64, one torch thread) through ``vaelab.training.train``:
 
-- memory: ``read_layer2`` + ``prepare_data`` on the small file, arrays in memory (the usual path);
+- memory: ``read_layer2`` + ``prepare_data`` on the small file, arrays in memory (the usual path:
+  the heads' targets computed once per patient during setup, ``PreparedData.patients(..., with_targets=True)``);
 - stream: ``Layer2Stream`` on the large file with ``--memory-mb``: the normalizer's pass over the
   whole file (timed as setup), then batches streamed in shuffled chunks. With ``--cold`` (default)
   the file is evicted from the page cache before and after that pass, so the timed steps read from
-  disk as they would for a file larger than memory;
+  disk as they would for a file larger than memory; a stream's batches leave the heads' targets to
+  the loss, which computes them from every batch;
 - extract (once): the same stream, then the posterior means of all patients encoded batch by batch
   (``encode_posterior`` on the stream, batches of 256) and written to a ``vae_latents.h5``.
 
@@ -58,7 +60,11 @@ def write_large(path: Path, n: int, hours: int, seed: int = 0, block: int = 4096
             k = min(block, n - start)
             level = _LEVEL + _SPREAD * rng.standard_normal((k, 1, len(VITALS)), dtype=np.float32)
             phase = rng.uniform(0, 2 * np.pi, (k, 1, 1)).astype(np.float32)
-            v = level + _DAILY * np.cos(2 * np.pi * hour / 24 - phase) + _NOISE * rng.standard_normal((k, hours, len(VITALS)), dtype=np.float32)
+            v = (
+                level
+                + _DAILY * np.cos(2 * np.pi * hour / 24 - phase)
+                + _NOISE * rng.standard_normal((k, hours, len(VITALS)), dtype=np.float32)
+            )
             m = rng.random((k, hours, len(VITALS)), dtype=np.float32) < _OBSERVED
             m[:, 0, 0] = True  # every patient has an observation
             values[start : start + k] = np.where(m, v, np.nan)
@@ -120,13 +126,14 @@ def worker(args) -> dict:
     """One measurement in this process: train through ``args.worker``'s path; print a JSON line."""
     import torch
 
-    from vaelab.builder import build_loss, prepare_data
     from vaelab.data.latents import write_latents
     from vaelab.data.layer2 import read_layer2
+    from vaelab.data.prepare import prepare_data, split_patients
     from vaelab.data.streaming import Layer2Stream
-    from vaelab.data.tensors import ArrayBatches, split_patients
+    from vaelab.losses import LossConfig, build_loss
     from vaelab.models import build_model
-    from vaelab.train import TrainConfig, encode_posterior, seed_everything, train
+    from vaelab.schedules import ScheduleConfig
+    from vaelab.training import TrainConfig, encode_posterior, seed_everything, train
 
     torch.set_num_threads(1)
     started = time.perf_counter()
@@ -134,7 +141,7 @@ def worker(args) -> dict:
     if args.worker == "memory":
         prepared = prepare_data(read_layer2(args.subset_path), 0.2, seed=0)
         tr, va = prepared.train_idx, prepared.val_idx[:256]
-        train_source, val_source = ArrayBatches(prepared.x[tr], prepared.masks[tr]), ArrayBatches(prepared.x[va], prepared.masks[va])
+        train_source, val_source = prepared.patients(tr, with_targets=True), prepared.patients(va, with_targets=True)
         n_patients, seq_len, n_vitals = prepared.data.n_patients, prepared.data.seq_len, prepared.data.n_vitals
     else:
         if args.cold:
@@ -157,14 +164,32 @@ def worker(args) -> dict:
         out.update(seq_per_s=n_patients / (time.perf_counter() - t), latents=list(mu.shape))
     else:
         timed = Timed(train_source, args.warmup, args.steps)
-        train(model, build_loss("multiscale_conv1d"), timed, None, val_source, None,
-              TrainConfig(epochs=1, batch_size=args.batch_size, threads=1, progress=False))
+        train(
+            model,
+            build_loss(LossConfig(), ScheduleConfig()),
+            timed,
+            None,
+            val_source,
+            None,
+            TrainConfig(epochs=1, batch_size=args.batch_size, threads=1),
+            progress="none",
+        )
         out["seq_per_s"] = args.steps * args.batch_size / timed.seconds
     out["peak_rss_mib"] = peak_rss_mib()
     if args.worker != "memory":
         out["peak_resident_patients"] = stream.peak_resident
         stream.close()
     return out
+
+
+def _speed_module():
+    """benchmarks/speed.py (a script beside the package, not importable by name) as a module."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("benchmarks_speed", Path(__file__).resolve().parents[2] / "benchmarks" / "speed.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def main() -> None:
@@ -200,9 +225,23 @@ def main() -> None:
     if not subset_path.exists():
         write_subset(args.path, subset_path, args.subset)
 
-    command = [sys.executable, __file__, "--path", str(args.path), "--subset-path", str(subset_path), "--memory-mb", str(args.memory_mb),
-               "--steps", str(args.steps), "--warmup", str(args.warmup), "--batch-size", str(args.batch_size),
-               "--cold" if args.cold else "--no-cold"]
+    command = [
+        sys.executable,
+        __file__,
+        "--path",
+        str(args.path),
+        "--subset-path",
+        str(subset_path),
+        "--memory-mb",
+        str(args.memory_mb),
+        "--steps",
+        str(args.steps),
+        "--warmup",
+        str(args.warmup),
+        "--batch-size",
+        str(args.batch_size),
+        "--cold" if args.cold else "--no-cold",
+    ]
     runs: dict[str, list[dict]] = {"memory": [], "stream": []}
     turns = [path for _ in range(args.repeats) for path in runs] + (["extract"] if args.extract else [])
     for path in turns:  # memory and stream take turns, so other load on the machine hits both alike
@@ -214,15 +253,19 @@ def main() -> None:
 
     import torch  # only for the header
 
-    from vaelab.bench import cpu_model
+    cpu_model = _speed_module().cpu_model
 
     size = args.path.stat().st_size / 2**30
     print()
-    print(f"out-of-core training, {time.strftime('%Y-%m-%d')}: {cpu_model()}, torch {torch.__version__}, "
-          f"1 thread, load average {os.getloadavg()[0]:.1f}, total {time.perf_counter() - began:.0f} s")
-    print(f"model multiscale_conv1d base_channels 64 latent 32, training batch {args.batch_size}, {args.steps} steps after "
-          f"{args.warmup} (median of {args.repeats}); extract: every patient once, batches of 256; file {args.patients} x {args.hours} h x {len(VITALS)} ({size:.2f} GiB), "
-          f"data.memory_mb={args.memory_mb:g}, {'cold' if args.cold else 'warm'} page cache")
+    print(
+        f"out-of-core training, {time.strftime('%Y-%m-%d')}: {cpu_model()}, torch {torch.__version__}, "
+        f"1 thread, load average {os.getloadavg()[0]:.1f}, total {time.perf_counter() - began:.0f} s"
+    )
+    print(
+        f"model multiscale_conv1d base_channels 64 latent 32, training batch {args.batch_size}, {args.steps} steps after "
+        f"{args.warmup} (median of {args.repeats}); extract: every patient once, batches of 256; file {args.patients} x {args.hours} h x {len(VITALS)} ({size:.2f} GiB), "
+        f"data.memory_mb={args.memory_mb:g}, {'cold' if args.cold else 'warm'} page cache"
+    )
     print()
     memory_rate = statistics.median(r["seq_per_s"] for r in runs["memory"])
     header = f"| {'path':<8} | {'patients':>8} | {'seq/s':>7} | {'vs memory':>9} | {'peak RSS MiB':>12} | {'setup s':>7} | {'chunk':>5} |"
@@ -231,9 +274,11 @@ def main() -> None:
     for path, rows in runs.items():
         rate = statistics.median(r["seq_per_s"] for r in rows)
         ratio = f"{rate / memory_rate:.2f}" if path != "extract" else "-"
-        print(f"| {path:<8} | {rows[0]['n_patients']:>8} | {rate:>7.0f} | {ratio:>9} | "
-              f"{max(r['peak_rss_mib'] for r in rows):>12.0f} | {statistics.median(r['setup_s'] for r in rows):>7.1f} | "
-              f"{rows[0].get('chunk_size', '-'):>5} |")
+        print(
+            f"| {path:<8} | {rows[0]['n_patients']:>8} | {rate:>7.0f} | {ratio:>9} | "
+            f"{max(r['peak_rss_mib'] for r in rows):>12.0f} | {statistics.median(r['setup_s'] for r in rows):>7.1f} | "
+            f"{rows[0].get('chunk_size', '-'):>5} |"
+        )
 
 
 if __name__ == "__main__":

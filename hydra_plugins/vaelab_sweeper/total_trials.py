@@ -1,4 +1,4 @@
-"""Shim that lets Hydra load vaelab's Optuna sweeper (the code lives in vaelab/sweeper.py).
+"""Shim that lets Hydra load vaelab's Optuna sweeper (the code lives in vaelab/sweeps/sweeper.py).
 
 Kept import-light: Hydra imports every plugin module at start-up, and optuna costs seconds.
 """
@@ -8,7 +8,7 @@ from hydra.plugins.sweeper import Sweeper
 
 class TotalTrialsOptunaSweeper(Sweeper):
     def __init__(self, **kwargs) -> None:
-        from vaelab.sweeper import TotalTrialsImpl
+        from vaelab.sweeps.sweeper import TotalTrialsImpl
 
         self.sweeper = TotalTrialsImpl(**kwargs)
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ..atomic import atomic_path
+from ..io import LATENTS_FILE, atomic_path
 
-LATENTS_FILE = "vae_latents.h5"
+__all__ = ["LATENTS_FILE", "read_latents", "write_latents"]
 
 
 def write_latents(path: str | Path, mu: np.ndarray, logvar: np.ndarray, patient_ids) -> Path:

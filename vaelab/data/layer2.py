@@ -22,8 +22,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ..atomic import atomic_path
 from ..errors import VaelabError
+from ..io import atomic_path
 
 DEFAULT_VITALS: tuple[str, ...] = ("HR", "SBP", "DBP", "MAP", "RR", "SPO2", "TEMP")
 
@@ -190,9 +190,7 @@ def check_layout(path: Path, values, masks, ids: list[str], vitals: list[str]) -
             raise fail(f"dataset '{name}' repeats {str(unique[np.argmax(counts > 1)])!r}")
 
 
-def check_content(
-    path: Path, values: np.ndarray, masks: np.ndarray, ids: list[str], vitals: list[str], scope: str = ""
-) -> np.ndarray:
+def check_content(path: Path, values: np.ndarray, masks: np.ndarray, ids: list[str], vitals: list[str], scope: str = "") -> np.ndarray:
     """The rules on the numbers, for all patients or one chunk of them (``ids`` are the rows'
     own ids, so a message names the first bad patient; ``scope``, e.g. " in rows 0-99", says
     what a count covers); returns the boolean observed mask."""
@@ -216,8 +214,7 @@ def check_content(
         missing = np.isnan(values) & observed
         if missing.any():
             raise fail(
-                f"dataset 'values' has {_count(missing.sum(), 'NaN entry')} where 'masks' says observed{scope}, "
-                f"first at {first(missing)}"
+                f"dataset 'values' has {_count(missing.sum(), 'NaN entry')} where 'masks' says observed{scope}, first at {first(missing)}"
             )
     empty = ~observed.any(axis=(1, 2))
     if empty.any():

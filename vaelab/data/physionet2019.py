@@ -87,16 +87,16 @@ import sys
 import tarfile
 import time
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import h5py
 import numpy as np
 from tqdm import tqdm
 
-from ..atomic import atomic_path
 from ..errors import VaelabError
+from ..io import atomic_path
 from .layer2 import DEFAULT_VITALS, Layer2Data, read_layer2, write_layer2
 
 log = logging.getLogger(__name__)
@@ -316,9 +316,10 @@ class _Counting:
 def _iter_tar(source: Path, progress: bool) -> Iterator[tuple[str, bytes]]:
     n_members = 0
     try:
-        with open(source, "rb") as raw, tqdm(
-            total=source.stat().st_size, desc="physionet2019", unit="B", unit_scale=True, disable=not progress
-        ) as bar:
+        with (
+            open(source, "rb") as raw,
+            tqdm(total=source.stat().st_size, desc="physionet2019", unit="B", unit_scale=True, disable=not progress) as bar,
+        ):
             with tarfile.open(fileobj=_Counting(raw, bar), mode="r|*") as tf:
                 for member in tf:
                     n_members += 1
@@ -447,10 +448,7 @@ def _build(files, table, counts, seq_len, min_hours, source) -> tuple[Layer2Data
         r = int(np.argmax(not_increasing)) + 1
         f = files[file_of_row[r]]
         k = r - starts[file_of_row[r]]
-        raise VaelabError(
-            f"{f.name}: line {_line_of(f, k)}: ICULOS {iculos[r]:g} does not increase "
-            f"(previous row has {iculos[r - 1]:g})"
-        )
+        raise VaelabError(f"{f.name}: line {_line_of(f, k)}: ICULOS {iculos[r]:g} does not increase (previous row has {iculos[r - 1]:g})")
 
     # Stay-level labels over all rows.
     sepsis_rows = table[:, _SEPSIS] == 1
@@ -487,9 +485,7 @@ def _build(files, table, counts, seq_len, min_hours, source) -> tuple[Layer2Data
         n_kept=n_kept,
         n_dropped_short=int((~long_enough).sum()),
         n_dropped_empty=int((long_enough & ~not_empty).sum()),
-        removed_per_vital={
-            v: int((~np.isnan(raw[keep, :, k]) & ~observed[keep, :, k]).sum()) for k, v in enumerate(DEFAULT_VITALS)
-        },
+        removed_per_vital={v: int((~np.isnan(raw[keep, :, k]) & ~observed[keep, :, k]).sum()) for k, v in enumerate(DEFAULT_VITALS)},
         n_dbp_ge_sbp=int(dbp_ge_sbp[keep].sum()),
         n_sepsis=int(sepsis[keep].sum()),
     )
@@ -605,8 +601,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         path = import_physionet2019(
-            args.source, args.output, seq_len=args.seq_len, min_hours=args.min_hours,
-            progress=not args.quiet, cache_dir=args.cache_dir,
+            args.source,
+            args.output,
+            seq_len=args.seq_len,
+            min_hours=args.min_hours,
+            progress=not args.quiet,
+            cache_dir=args.cache_dir,
         )
         report = read_import_report(path)
     except VaelabError as e:

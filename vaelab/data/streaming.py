@@ -20,12 +20,22 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import VaelabError
+from .batches import Batch
 from .layer2 import (
-    PATIENT_GROUPS, check_content, check_groups, check_layout, open_layer2, read_group, read_strings, unreadable, vital_columns,
+    PATIENT_GROUPS,
+    check_content,
+    check_groups,
+    check_layout,
+    open_layer2,
+    read_group,
+    read_strings,
+    unreadable,
+    vital_columns,
 )
-from .tensors import Normalizer
+from .prepare import Normalizer
 
 MIB = 2**20
+DEFAULT_MEMORY_MB = 512  # data.memory_mb: the stream's patient buffers
 BUFFER_CHUNKS = 4  # chunks the in-pool shuffle mixes
 # Bytes each (hour, vital) entry of a patient may take beyond the raw read: float32 values,
 # observed flags, the normalized input and its float32 mask, and validation temporaries.
@@ -40,7 +50,7 @@ class Layer2Stream:
     ``peak_resident`` records the most patients held at once (tests check it against the bound).
     """
 
-    def __init__(self, path: str | os.PathLike, memory_mb: float = 512, vitals: list[str] | None = None):
+    def __init__(self, path: str | os.PathLike, memory_mb: float = DEFAULT_MEMORY_MB, vitals: list[str] | None = None):
         self.path = Path(path)
         self.memory_mb = memory_mb
         self._file = open_layer2(self.path)
@@ -164,7 +174,7 @@ class Layer2Stream:
 
 
 class StreamedPatients:
-    """Some patients of a Layer2Stream as a BatchSource (``data.tensors``): normalized (x, mask)
+    """Some patients of a Layer2Stream as a BatchSource (``data.batches``): normalized (x, mask)
     float32 batches, in file order, or shuffled by chunk and within the pool when given an rng."""
 
     def __init__(self, stream: Layer2Stream, index: np.ndarray, normalizer: Normalizer):
@@ -173,9 +183,9 @@ class StreamedPatients:
     def __len__(self) -> int:
         return len(self.index)
 
-    def batches(self, batch_size: int, rng: np.random.Generator | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def batches(self, batch_size: int, rng: np.random.Generator | None = None) -> Iterator[Batch]:
         for _, x, mask in self.indexed_batches(batch_size, rng):
-            yield x, mask
+            yield Batch(x, mask)
 
     def indexed_batches(
         self, batch_size: int, rng: np.random.Generator | None = None

@@ -7,15 +7,47 @@ back to the vitals. Same forward contract as the multi-scale VAE (it has no bran
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn as nn
 
-from .base import VAEBase, observed_inputs
+from ..errors import check
+from .base import ModelConfig, VAEBase, observed_inputs
+
+
+@dataclass
+class LSTMConfig(ModelConfig):
+    """The LSTM-VAE's settings (Hydra: ``model=lstm``)."""
+
+    hidden_dim: int = 128
+    n_layers: int = 2
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self.hidden_dim >= 1, "model.hidden_dim", f"must be >= 1, got {self.hidden_dim}")
+        check(self.n_layers >= 1, "model.n_layers", f"must be >= 1, got {self.n_layers}")
 
 
 class LSTMVAE(VAEBase):
-    def __init__(self, input_dim: int = 7, hidden_dim: int = 128, latent_dim: int = 32, seq_len: int = 745, n_layers: int = 2):
+    """``LSTMVAE(input_dim, hidden_dim, latent_dim, seq_len, n_layers)`` in the plan's order, or
+    ``LSTMVAE(input_dim, seq_len=..., config=LSTMConfig(...))``."""
+
+    Config = LSTMConfig
+
+    def __init__(
+        self,
+        input_dim: int = 7,
+        hidden_dim: int = LSTMConfig.hidden_dim,
+        latent_dim: int = LSTMConfig.latent_dim,
+        seq_len: int = 745,
+        n_layers: int = LSTMConfig.n_layers,
+        *,
+        config: LSTMConfig | None = None,
+    ):
         super().__init__()
+        self.config = config = config if config is not None else LSTMConfig(latent_dim=latent_dim, hidden_dim=hidden_dim, n_layers=n_layers)
+        hidden_dim, latent_dim, n_layers = config.hidden_dim, config.latent_dim, config.n_layers
         self.input_dim = input_dim
         self.hidden_dim = hidden_dim
         self.latent_dim = latent_dim

@@ -1,4 +1,4 @@
-"""The plan's multi-scale Conv1D VAE, with the defects listed in NOTES.md §1 fixed.
+"""vaelab's multi-scale Conv1D VAE: the plan's model with its defects fixed (docs/design-notes.md §1).
 
 Encoder: four parallel branches (local, hourly, daily, multi-day receptive fields) over the
 observed values *and* the observation mask. Each branch ends in a pooling that keeps time
@@ -10,35 +10,34 @@ least ``seq_len`` real steps for any length before trimming (defect 1); upsampli
 transposed convolutions whose kernel is twice the stride, so every output step gets the same
 number of taps (no checkerboard artefacts, defect 9).
 
-Speed (issue 7; ``python -m vaelab.bench``): the coarse encoder branches average their input over
-2/4/8 h windows before their long kernels (same receptive fields for a fraction of the FLOPs); the
-last upsampling of every decoder branch is a bare transposed convolution straight to the vitals,
-so no hidden layer runs at full resolution; dropout draws its mask with one ``rand_like`` compare
-instead of ``bernoulli_`` (which dominated the CPU profile).
+Cost: the coarse encoder branches average their input over 2/4/8 h windows before their long
+kernels (same receptive fields for a fraction of the FLOPs); the last upsampling of every decoder
+branch is a bare transposed convolution straight to the vitals, so no hidden layer runs at full
+resolution; dropout draws its mask with one ``rand_like`` compare instead of ``bernoulli_``.
 
-Scale-specific codes (issue 8): with ``latent_groups`` the latent is split into one group per
-branch and each decoder branch decodes from its own group only, so every time scale must be paid
-for with its own dimensions; ``pooling="moments_std"`` adds each channel's spread over time to the
-encoder's pooled features (how much a patient's signal moves, e.g. episodes); ``posterior_bn``
-batch-normalizes the posterior means (BN-VAE, Zhu et al. 2020), which puts a floor under every
-dimension's expected KL whatever the decoder does.
+Options (``MultiScaleConfig``): ``latent_groups`` splits the latent into one group per branch,
+each decoder branch decoding its own group only; ``pooling="moments_std"`` adds each channel's
+spread over time to the pooled features; ``posterior_bn`` batch-normalizes the posterior means
+(BN-VAE, Zhu et al. 2020), a floor under every dimension's expected KL; the spectral and quantile
+heads predict per-patient summaries of the data from the posterior mean, which asks the latent for
+what MSE on the time course never rewards (how strongly and how often a patient fluctuates).
 
 Short sequences: a kernel longer than the (downsampled) sequence it sees is shrunk to the longest
-odd length that fits, so every branch builds and trains for any ``seq_len`` >= 1 (24 h stays
-included) instead of convolving mostly padding.
+odd length that fits, so every branch builds and trains for any ``seq_len`` >= 1.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..errors import VaelabError
-from ..losses import QUANTILE_LEVELS, octave_bands
-from .base import VAEBase, observed_inputs
+from ..errors import VaelabError, check
+from ..signal import QUANTILE_LEVELS, n_octave_bands
+from .base import ConvModelConfig, VAEBase, observed_inputs
 
 DAY_HOURS = 24
 BRANCHES = ("local", "hourly", "daily", "multiday")
@@ -49,7 +48,7 @@ BRANCHES = ("local", "hourly", "daily", "multiday")
 ENCODER_POOL = {"local": 1, "hourly": 2, "daily": 4, "multiday": 8}
 # Encoder layers per branch after that pooling: (output channels as a fraction of base_channels,
 # kernel, stride). Receptive fields in hours: local 5/13/29, hourly 14/70, daily 60/188,
-# multiday 120/344 -- those of the first design (kernels 15, 63, 127 at full resolution).
+# multiday 120/344 -- those of kernels 15, 63 and 127 at full resolution, for a fraction of the FLOPs.
 ENCODER_LAYERS = {
     "local": [(0.5, 5, 2), (1, 5, 2), (1, 5, 2)],
     "hourly": [(0.5, 7, 2), (1, 15, 2)],
@@ -76,6 +75,29 @@ def conv_output_length(length: int, kernel_size: int, stride: int) -> int:
 
 
 POOLINGS = ("moments", "moments_std")
+
+
+@dataclass
+class MultiScaleConfig(ConvModelConfig):
+    """The multi-scale VAE's settings (Hydra: ``model=multiscale``); the defaults are vaelab's
+    recommended model (experiments/multiscale_recovery), for the CLI, VAEBuilder and the class alike."""
+
+    latent_groups: bool = False  # one latent group per branch; each decoder branch decodes its own group
+    pooling: str = "moments"  # moments (mean, trend, 24 h cos/sin) | moments_std (+ spread over time)
+    spectral_head: bool = True  # predict each vital's log band power from the posterior mean (loss.band_power_weight)
+    quantile_head: bool = True  # predict each vital's quantiles over the observed hours (loss.quantile_weight)
+    posterior_bn: float = 0.6  # BN-VAE: batch-normalize posterior means to this fixed spread (0 = off)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self.pooling in POOLINGS, "model.pooling", f"must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
+        check(self.posterior_bn >= 0.0, "model.posterior_bn", f"must be >= 0 (0 = off), got {self.posterior_bn}")
+        check(
+            not self.latent_groups or self.latent_dim >= len(BRANCHES),
+            "model.latent_groups",
+            f"needs latent_dim >= {len(BRANCHES)} (one dimension per branch), got {self.latent_dim}; "
+            "set model.latent_groups=false for a smaller latent",
+        )
 
 
 def _channels(base_channels: int, fraction: float) -> int:
@@ -193,8 +215,9 @@ class TemporalPool(nn.Module):
 class EncoderBranch(nn.Module):
     """Strided conv blocks with kernels fitted to the sequence, then a temporal pool."""
 
-    def __init__(self, in_channels: int, seq_len: int, base_channels: int, layers, dropout: float, pooling: str = "moments",
-                 input_pool: int = 1):
+    def __init__(
+        self, in_channels: int, seq_len: int, base_channels: int, layers, dropout: float, pooling: str = "moments", input_pool: int = 1
+    ):
         super().__init__()
         self.input_pool = input_pool
         blocks, channels, length, total_stride = [], in_channels, math.ceil(seq_len / input_pool), input_pool
@@ -217,8 +240,8 @@ class DecoderBranch(nn.Module):
     """Latent -> (channels, start length) -> transposed-conv upsampling -> one output per vital.
 
     The last upsampling maps straight to the vitals (no activation), so no hidden layer runs at
-    full resolution (the first design's full-resolution block + 3-tap output conv cost a third of
-    the training time and reconstructed worse).
+    full resolution (a full-resolution block costs about a third of the training time for no better
+    reconstruction; experiments/multiscale_recovery).
     """
 
     def __init__(self, latent_dim: int, seq_len: int, output_dim: int, base_channels: int, layers, dropout: float):
@@ -250,18 +273,21 @@ def latent_group_sizes(latent_dim: int, n_groups: int) -> list[int]:
     return [base + (i < extra) for i in range(n_groups)]
 
 
-def _check_pooling(pooling: str) -> None:
-    if pooling not in POOLINGS:
-        raise VaelabError(f"pooling {pooling!r} is unknown; choose one of {', '.join(POOLINGS)}")
-
-
 class MultiScaleEncoder(nn.Module):
     """Four parallel branches over values and mask -> (mu, logvar)."""
 
-    def __init__(self, input_dim: int = 7, seq_len: int = 745, latent_dim: int = 32, base_channels: int = 64, dropout: float = 0.2,
-                 pooling: str = "moments"):
+    def __init__(
+        self,
+        input_dim: int = 7,
+        seq_len: int = 745,
+        latent_dim: int = MultiScaleConfig.latent_dim,
+        base_channels: int = MultiScaleConfig.base_channels,
+        dropout: float = MultiScaleConfig.dropout,
+        pooling: str = MultiScaleConfig.pooling,
+    ):
         super().__init__()
-        _check_pooling(pooling)
+        if pooling not in POOLINGS:
+            raise VaelabError(f"pooling {pooling!r} is unknown; choose one of {', '.join(POOLINGS)}")
         self.input_dim = input_dim
         self.seq_len = seq_len
         self.latent_dim = latent_dim
@@ -291,8 +317,15 @@ class MultiScaleDecoder(nn.Module):
     ``latent_group_sizes``, in BRANCHES order); otherwise every branch sees all of z.
     """
 
-    def __init__(self, output_dim: int = 7, seq_len: int = 745, latent_dim: int = 32, base_channels: int = 64, dropout: float = 0.2,
-                 latent_groups: bool = False):
+    def __init__(
+        self,
+        output_dim: int = 7,
+        seq_len: int = 745,
+        latent_dim: int = MultiScaleConfig.latent_dim,
+        base_channels: int = MultiScaleConfig.base_channels,
+        dropout: float = MultiScaleConfig.dropout,
+        latent_groups: bool = MultiScaleConfig.latent_groups,
+    ):
         super().__init__()
         self.output_dim = output_dim
         self.seq_len = seq_len
@@ -306,9 +339,7 @@ class MultiScaleDecoder(nn.Module):
 
     def forward(self, z: torch.Tensor, return_branches: bool = False):
         """z: (batch, latent_dim) -> recon (batch, seq_len, output_dim) [, list of 4 branch outputs]."""
-        outputs = [
-            getattr(self, f"branch_{name}")(z[:, a:b], self.seq_len) for name, (a, b) in zip(BRANCHES, self.latent_slices)
-        ]
+        outputs = [getattr(self, f"branch_{name}")(z[:, a:b], self.seq_len) for name, (a, b) in zip(BRANCHES, self.latent_slices)]
         recon = self.merge(torch.cat(outputs, dim=1)).transpose(1, 2)
         if return_branches:
             return recon, [out.transpose(1, 2) for out in outputs]
@@ -321,31 +352,37 @@ def _summary_head(latent_dim: int, base_channels: int, outputs: int) -> nn.Modul
 
 
 class MultiScaleConv1DVAE(VAEBase):
-    """Multi-scale encoder + symmetric decoder; trained with per-branch reconstruction loss."""
+    """Multi-scale encoder + symmetric decoder; trained with per-branch reconstruction loss.
 
-    def __init__(self, input_dim: int = 7, seq_len: int = 745, latent_dim: int = 32, base_channels: int = 64, dropout: float = 0.2,
-                 latent_groups: bool = False, pooling: str = "moments", spectral_head: bool = False, posterior_bn: float = 0.0,
-                 quantile_head: bool = False):
+    ``MultiScaleConv1DVAE(input_dim, seq_len, latent_dim, base_channels, dropout, **options)``: the
+    arguments after ``seq_len`` are ``MultiScaleConfig``'s fields (the plan's three positionally,
+    the options by keyword), or one ``config=MultiScaleConfig(...)``.
+    """
+
+    Config = MultiScaleConfig
+
+    def __init__(self, input_dim: int = 7, seq_len: int = 745, *args, config: MultiScaleConfig | None = None, **options):
         super().__init__()
+        if config is not None and (args or options):
+            raise TypeError("pass either config or its fields, not both")
+        self.config = config = config if config is not None else MultiScaleConfig(*args, **options)
         self.input_dim = input_dim
-        self.latent_dim = latent_dim
+        self.latent_dim = latent_dim = config.latent_dim
         self.seq_len = seq_len
-        self.encoder = MultiScaleEncoder(input_dim, seq_len, latent_dim, base_channels, dropout, pooling)
-        self.decoder = MultiScaleDecoder(input_dim, seq_len, latent_dim, base_channels, dropout, latent_groups)
-        self.n_bands = octave_bands(seq_len).shape[1]
-        self.spectral_head = _summary_head(latent_dim, base_channels, input_dim * self.n_bands) if spectral_head else None
-        self.quantile_head = _summary_head(latent_dim, base_channels, input_dim * len(QUANTILE_LEVELS)) if quantile_head else None
-        self.posterior_bn = PosteriorBatchNorm(latent_dim, posterior_bn) if posterior_bn else None
+        channels, dropout = config.base_channels, config.dropout
+        self.encoder = MultiScaleEncoder(input_dim, seq_len, latent_dim, channels, dropout, config.pooling)
+        self.decoder = MultiScaleDecoder(input_dim, seq_len, latent_dim, channels, dropout, config.latent_groups)
+        self.n_bands = n_octave_bands(seq_len)
+        self.spectral_head = _summary_head(latent_dim, channels, input_dim * self.n_bands) if config.spectral_head else None
+        self.quantile_head = _summary_head(latent_dim, channels, input_dim * len(QUANTILE_LEVELS)) if config.quantile_head else None
+        self.posterior_bn = PosteriorBatchNorm(latent_dim, config.posterior_bn) if config.posterior_bn else None
+        self.has_heads = config.spectral_head or config.quantile_head
 
-    def band_power(self, mu: torch.Tensor) -> torch.Tensor | None:
-        if self.spectral_head is None:
-            return None
-        return self.spectral_head(mu).view(mu.shape[0], self.input_dim, self.n_bands)
-
-    def value_quantiles(self, mu: torch.Tensor) -> torch.Tensor | None:
-        if self.quantile_head is None:
-            return None
-        return self.quantile_head(mu).view(mu.shape[0], self.input_dim, len(QUANTILE_LEVELS))
+    def heads(self, mu: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        batch = mu.shape[0]
+        band_power = None if self.spectral_head is None else self.spectral_head(mu).view(batch, self.input_dim, self.n_bands)
+        quantiles = None if self.quantile_head is None else self.quantile_head(mu).view(batch, self.input_dim, len(QUANTILE_LEVELS))
+        return band_power, quantiles
 
     def encode_distribution(self, x, mask):
         mu, logvar = self.encoder(x, mask)

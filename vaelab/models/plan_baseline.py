@@ -1,8 +1,8 @@
-"""The user's ORIGINAL multi-scale Conv1D VAE (seed-plan.md Tasks 1-3), re-implemented as written.
+"""The user's ORIGINAL multi-scale Conv1D VAE (docs/seed-plan.md Tasks 1-3), re-implemented as written.
 
-Kept ONLY as the baseline of ``python -m vaelab.bench``; it is deliberately not exported from
-``vaelab`` or ``vaelab.models`` and must not be used for real work. Every defect of the plan's
-code that NOTES.md §1 lists is kept on purpose, so the benchmark compares against what the user
+Kept ONLY as a baseline (``model=plan``, ``benchmarks/speed.py``); it is deliberately not exported
+from ``vaelab`` and must not be used for real work. Every defect of the plan's
+code that docs/design-notes.md §1 lists is kept on purpose, so the benchmark compares against what the user
 would otherwise have run:
 
 - the decoder starts every branch from length 8, so for seq_len 745 the local, hourly and daily
@@ -15,16 +15,18 @@ would otherwise have run:
 - ``encode`` samples z (defect 5).
 
 Only the plumbing differs: the model subclasses ``VAEBase`` (``encode_distribution`` / ``decode``)
-so that ``vaelab.train.train`` and ``MultiScaleVAELoss`` train it exactly like vaelab's models.
+so that ``vaelab.training.train`` and ``MultiScaleVAELoss`` train it exactly like vaelab's models.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .base import VAEBase
+from .base import ConvModelConfig, VAEBase
 
 
 class PlanConvBlock(nn.Module):
@@ -171,16 +173,26 @@ class PlanMultiScaleDecoder(nn.Module):
         return recon
 
 
-class PlanMultiScaleConv1DVAE(VAEBase):
-    """The plan's MultiScaleConv1DVAE, trainable by ``vaelab.train.train``; benchmark baseline only."""
+@dataclass
+class PlanConfig(ConvModelConfig):
+    """The plan's model takes only the plan's three settings (Hydra: ``model=plan``)."""
 
-    def __init__(self, input_dim: int = 7, seq_len: int = 745, latent_dim: int = 32, base_channels: int = 64, dropout: float = 0.2):
+
+class PlanMultiScaleConv1DVAE(VAEBase):
+    """The plan's MultiScaleConv1DVAE, trainable by ``vaelab.training.train``; a baseline only."""
+
+    Config = PlanConfig
+
+    def __init__(self, input_dim: int = 7, seq_len: int = 745, *args, config: PlanConfig | None = None, **options):
         super().__init__()
+        if config is not None and (args or options):
+            raise TypeError("pass either config or its fields, not both")
+        self.config = config = config if config is not None else PlanConfig(*args, **options)
         self.input_dim = input_dim
-        self.latent_dim = latent_dim
+        self.latent_dim = config.latent_dim
         self.seq_len = seq_len
-        self.encoder = PlanMultiScaleEncoder(input_dim, seq_len, latent_dim, base_channels, dropout)
-        self.decoder = PlanMultiScaleDecoder(input_dim, seq_len, latent_dim, base_channels, dropout)
+        self.encoder = PlanMultiScaleEncoder(input_dim, seq_len, config.latent_dim, config.base_channels, config.dropout)
+        self.decoder = PlanMultiScaleDecoder(input_dim, seq_len, config.latent_dim, config.base_channels, config.dropout)
 
     def encode_distribution(self, x: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         return self.encoder(x, mask)

@@ -1,0 +1,1 @@
+"""What a trained model is worth: collapse and reconstruction metrics, probes, objectives, one evaluation pass."""

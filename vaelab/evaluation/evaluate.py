@@ -1,0 +1,122 @@
+"""The evaluation of a trained model: one pass over the cohort, the same for in-memory and streamed runs.
+
+Collapse metrics on every patient's posterior means; reconstruction figures on the held-out
+patients, summed batch by batch (each batch's squared errors and band energies add up, so the
+figures are over all observed entries whatever the batch size). Probes that need every patient's
+raw inputs at once (the PCA baseline, the summary-statistics probe) run on in-memory cohorts and
+are named under ``skipped`` otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..data.batches import BatchSource
+from ..data.cohort import Cohort
+from ..data.prepare import Normalizer
+from ..errors import check
+from ..models.base import VAEBase
+from ..models.multiscale import BRANCHES
+from ..training.inference import encode_posterior, posterior_outputs, to_numpy
+from . import metrics as M
+from .probes import PCA_COMPONENTS, TEST_FRACTION, classification_probe, factor_r2, summary_statistics
+
+# What a streamed cohort cannot compute (every patient's inputs in memory), named in metrics.json.
+SKIPPED_WHEN_STREAMED = ["factor_r2", "factor_r2_pca", "probe_auroc", "probe_baseline_auroc"]
+
+
+@dataclass
+class EvalConfig:
+    """Settings of the metrics computed after training (docs/metrics.md); Hydra: ``eval``."""
+
+    mi_batch_size: int = M.MI_BATCH_SIZE  # MI is bounded by log(batch): fixed and reported
+    probe_seed: int = 0
+    pca_components: int = PCA_COMPONENTS  # the PCA baseline of the factor probe
+    probe_label: str = "sepsis"  # the binary label (data's labels/ group) of the downstream probe
+    probe_test_fraction: float = TEST_FRACTION
+    n_plot_patients: int = 3
+    plots: bool = True  # per-run PNGs under plots/; sweeps turn them off (the sweep report plots the sweep)
+
+    def __post_init__(self) -> None:
+        check(self.mi_batch_size >= 2, "eval.mi_batch_size", f"must be >= 2, got {self.mi_batch_size}")
+        check(self.pca_components >= 1, "eval.pca_components", f"must be >= 1, got {self.pca_components}")
+
+
+def evaluate_run(
+    model: VAEBase, cohort: Cohort, config: EvalConfig, pca_r2: Callable[[], dict] | None = None
+) -> tuple[dict, np.ndarray, np.ndarray]:
+    """(metrics, mu, logvar of every patient). ``pca_r2`` gives the PCA baseline's factor probe
+    (the caller caches it: it depends on the data alone)."""
+    mu, logvar = encode_posterior(model, cohort.patients())
+    out = M.latent_summary(mu, logvar, mi_batch_size=config.mi_batch_size)
+    out.update(reconstruction_figures(model, cohort.patients(cohort.val_idx), cohort.normalizer))
+    if cohort.in_memory is None:
+        out["skipped"] = list(SKIPPED_WHEN_STREAMED)
+        return out, mu, logvar
+    if cohort.factors:
+        out["factor_r2"] = factor_r2(mu, cohort.factors, seed=config.probe_seed)
+        if pca_r2 is not None:
+            out["factor_r2_pca"] = pca_r2()
+    out.update(downstream_probe(mu, cohort, config))
+    return out, mu, logvar
+
+
+@torch.no_grad()
+def reconstruction_figures(model: VAEBase, patients: BatchSource, normalizer: Normalizer) -> dict:
+    """``recon_mse``, ``recon_mse_per_vital`` (original units), ``branch_recon_mse`` and the band
+    figures (``recon_mse_band``, ``recon_band_r2``, ``branch_recon_mse_band``) of the patients,
+    decoded from their posterior means: each batch's masked MSE weighted by its observed entries,
+    and its band energies summed."""
+    n_obs, sse, branch_sse = 0.0, 0.0, 0.0
+    bands, branch_bands = M.BandSums.zero(), [M.BandSums.zero() for _ in BRANCHES]
+    vital_obs, vital_sse = np.zeros(len(normalizer.vitals)), np.zeros(len(normalizer.vitals))
+    for (x, mask), output in posterior_outputs(model, patients):
+        recon, branches = to_numpy(output)
+        n, per_vital_n = float(mask.sum(dtype=np.float64)), mask.sum(axis=(0, 1), dtype=np.float64)
+        sse += M.masked_mse(recon, x, mask) * n
+        bands += M.band_sums(recon, x, mask)
+        vital_mse = M.masked_mse_per_vital(normalizer.inverse(recon), normalizer.inverse(x), mask)
+        vital_sse += np.where(per_vital_n > 0, vital_mse, 0.0) * per_vital_n
+        if branches:
+            branch_sse = branch_sse + np.array(M.branch_mse(branches, x, mask)) * n
+            branch_bands = [total + M.band_sums(part, x, mask) for total, part in zip(branch_bands, branches)]
+        n_obs += n
+        vital_obs += per_vital_n
+    out = {
+        "recon_mse": sse / n_obs,
+        "recon_mse_per_vital": {v: (float(s / c) if c > 0 else None) for v, s, c in zip(normalizer.vitals, vital_sse, vital_obs)},
+    }
+    if bands.n_observed:
+        out["recon_mse_band"], out["recon_band_r2"] = bands.mse(), bands.r2()
+    if np.ndim(branch_sse):
+        out["branch_recon_mse"] = dict(zip(BRANCHES, (branch_sse / n_obs).tolist()))
+        if bands.n_observed:
+            out["branch_recon_mse_band"] = {name: b.mse() for name, b in zip(BRANCHES, branch_bands)}
+    return out
+
+
+def downstream_probe(mu: np.ndarray, cohort: Cohort, config: EvalConfig) -> dict:
+    """Logistic-regression AUROC/AUPRC of ``eval.probe_label`` from the posterior means, beside the
+    same probe on per-vital summary statistics (same seeded split): does the latent beat hand-made
+    features? Empty when the data carries no such label."""
+    label = config.probe_label
+    if not cohort.labels or label not in cohort.labels:
+        return {}
+    data = cohort.in_memory.data
+    y = np.asarray(cohort.labels[label], dtype=float)
+    kwargs = {"seed": config.probe_seed, "test_fraction": config.probe_test_fraction}
+    latent = classification_probe(mu, y, **kwargs)
+    baseline = classification_probe(summary_statistics(data.values, data.masks), y, **kwargs)
+    return {
+        "probe_label": label,
+        "probe_auroc": latent["auroc"],
+        "probe_auprc": latent["auprc"],
+        "probe_baseline_auroc": baseline["auroc"],
+        "probe_baseline_auprc": baseline["auprc"],
+        "probe_positive_rate": latent["positive_rate"],
+        "probe_n_test": latent["n_test"],
+    }

@@ -1,0 +1,64 @@
+"""Run-directory files: their names, and writes that leave a file complete or absent.
+
+Every file vaelab writes goes through ``atomic_path`` (write to a temporary name, rename when
+complete), so a crash, a kill or a full disk never leaves a half-written result behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from .errors import VaelabError
+
+METRICS_FILE = "metrics.json"
+HISTORY_FILE = "history.csv"
+TRAIN_STATE_FILE = "train_state.pt"
+CHECKPOINT_FILE = "checkpoint.pt"
+LATENTS_FILE = "vae_latents.h5"
+PLOTS_DIR = "plots"
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; move it into place only if the block succeeds.
+
+    The parent directory is created; a parent that cannot be created or written raises
+    VaelabError naming it. On any error the temporary file is removed.
+    """
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise VaelabError(f"{target.parent}: output directory is not writable ({exc.strerror or exc})") from None
+    os.close(fd)
+    tmp = Path(tmp_name)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the finished file gets the usual mode
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def json_default(value):
+    """numpy scalars and arrays as plain JSON values."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value)}")
+
+
+def write_json(path: str | os.PathLike, payload: dict) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, default=json_default) + "\n")

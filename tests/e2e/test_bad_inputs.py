@@ -1,6 +1,7 @@
 """The bad-input table (README "Bad input"): each mistake gets one line naming the file, dataset or
 key and the problem, a non-zero exit, and no partial output."""
 
+import json
 import subprocess
 import sys
 
@@ -129,13 +130,26 @@ def test_bad_layer2_files(compose_config, tmp_path, case, make, fragment):
     assert leftovers <= {"metrics.json"}  # a complete record of the failure, nothing half-written
 
 
-def test_too_few_patients_for_the_split_and_for_a_batch(compose_config, tmp_path):
+def test_too_few_patients_for_the_split_are_refused(compose_config, tmp_path):
     with pytest.raises(VaelabError, match="at least 2 are needed"):
         write_layer2(tmp_path / "two.h5", generate_synthetic(2, 48))
         run_in_process(compose_config, ["data=h5", f"data.path={tmp_path / 'two.h5'}", *SMALL], tmp_path / "a")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_cohort_smaller_than_a_batch_trains_with_the_whole_split_and_says_so(compose_config, tmp_path, caplog, stream):
+    """A 10-patient pilot file with the default batch of 64: 8 training patients form each batch."""
+    import logging
+
     write_layer2(tmp_path / "ten.h5", generate_synthetic(10, 48))
-    with pytest.raises(VaelabError, match=r"fewer than one batch \(trainer.batch_size=64\)"):
-        run_in_process(compose_config, ["data=h5", f"data.path={tmp_path / 'ten.h5'}", "trainer.batch_size=64", *SMALL], tmp_path / "b")
+    overrides = ["data=h5", f"data.path={tmp_path / 'ten.h5'}", f"data.stream={str(stream).lower()}", "trainer.batch_size=64", *SMALL]
+    with caplog.at_level(logging.INFO, logger="vaelab"):
+        metrics = run_in_process(compose_config, overrides, tmp_path / "run")
+    assert metrics["status"] == "ok" and metrics["n_train"] == 8 and metrics["batch_size"] == 8
+    note = "trainer.batch_size=64 is more than the 8 training patients: each batch is the whole training split"
+    assert metrics["notes"] == [note]
+    assert [r.getMessage() for r in caplog.records].count(f"note: {note}") == 1
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["notes"] == [note]
 
 
 @pytest.mark.parametrize(

@@ -79,3 +79,24 @@ def test_divergence_is_recorded_and_exits_non_zero(run_cli, tmp_path):
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert proc.returncode == 3, proc.stderr
     assert metrics["status"] == "diverged" and isinstance(metrics["diverged_epoch"], int)
+
+
+@pytest.mark.parametrize(
+    "override, hint",
+    [
+        ("trainer.epoch=3", "(did you mean trainer.epochs?)"),
+        ("loss.fre_bits=1", "(did you mean loss.free_bits?)"),
+        ("data.path=x.h5", "(data.path is a setting of data=h5)"),
+        ("model.hidden_dim=4", "(model.hidden_dim is a setting of model=lstm)"),
+    ],
+)
+def test_an_unknown_key_names_the_next_step(run_cli, override, hint):
+    proc = run_cli(override)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("vaelab: error: config:")
+    assert lines[0].endswith(hint), lines[0]
+
+
+def test_an_unknown_key_with_no_near_match_gets_no_guess(run_cli):
+    proc = run_cli("trainer.zzz=1")
+    assert proc.returncode == 2 and proc.stderr.strip().endswith("Key 'zzz' not in 'TrainConfig'")

@@ -1,4 +1,4 @@
-"""Interrupted runs: SIGKILL a real training process, re-run the same command, same final metrics."""
+"""Interrupted runs: SIGKILL, SIGTERM or SIGINT a real training process, re-run the same command, same final metrics."""
 
 import json
 import os
@@ -36,6 +36,52 @@ def epochs_saved(state_file):
         return len(torch.load(state_file, weights_only=True)["history"])
     except Exception:  # not written yet, or being replaced
         return 0
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """metrics.json of the same run, uninterrupted."""
+    root = tmp_path_factory.mktemp("reference")
+    done = subprocess.run(cli(root / "run"), cwd=root, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return json.loads((root / "run" / "metrics.json").read_text())
+
+
+def same_metrics(a: dict, b: dict) -> bool:
+    return {k: v for k, v in a.items() if k not in VOLATILE} == {k: v for k, v in b.items() if k not in VOLATILE}
+
+
+def start_and_wait_for_epochs(run_dir, cwd, epochs: int) -> subprocess.Popen:
+    proc = subprocess.Popen(cli(run_dir), cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while epochs_saved(run_dir / "train_state.pt") < epochs:
+        assert proc.poll() is None, "training ended before it could be interrupted"
+        assert time.time() < deadline
+        time.sleep(0.05)
+    return proc
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_preempted_run_writes_its_state_exits_128_plus_signal_and_resumes_to_the_same_metrics(tmp_path, reference, signum):
+    """A batch system's SIGTERM (or Ctrl-C) stops training after the current batch, mid-epoch."""
+    run_dir = tmp_path / "preempted"
+    proc = start_and_wait_for_epochs(run_dir, tmp_path, 3)
+    os.kill(proc.pid, signum)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signum, stderr
+    lines = [line for line in stderr.splitlines() if line.startswith("vaelab:")]
+    assert len(lines) == 1 and signal.Signals(signum).name in lines[0] and "to resume" in lines[0], stderr
+    assert "Traceback" not in stderr
+    stopped = json.loads((run_dir / "metrics.json").read_text())
+    assert stopped["status"] == "interrupted" and stopped["interrupted_batch"] >= 1 and 3 <= stopped["interrupted_epoch"] < 12
+    state = torch.load(run_dir / "train_state.pt", weights_only=True)
+    assert state["partial"]["batches_done"] == stopped["interrupted_batch"]  # the epoch in progress, written at its batch
+
+    resumed = subprocess.run(cli(run_dir), cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    after = json.loads((run_dir / "metrics.json").read_text())
+    assert after["status"] == "ok" and after["epochs_trained"] == 12
+    assert same_metrics(reference, after)
 
 
 def test_a_killed_run_resumes_to_the_same_metrics(tmp_path):

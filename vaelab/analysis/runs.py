@@ -49,8 +49,12 @@ def find_run_dirs(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> lis
     return sorted(found)
 
 
-def load_runs(path_or_paths: str | os.PathLike | Iterable[str | os.PathLike]) -> pd.DataFrame:
+def load_runs(path_or_paths: str | os.PathLike | Iterable[str | os.PathLike], failed: bool = False) -> pd.DataFrame:
     """One row per run: parameters, status, metrics, run_dir (+ sweep_dir, sweep_trial).
+
+    Runs that failed on their input (``status: failed``: no results, only the error) are left out
+    unless ``failed``; ``df.attrs["failed_hidden"]`` counts them. Diverged and interrupted runs are
+    results and always listed.
 
     Parameter columns are the union of every run's overridden keys (``.hydra/overrides.yaml``), plus
     ``model``, ``data`` and ``seed``; each run's value comes from its own composed config, so a run
@@ -66,6 +70,11 @@ def load_runs(path_or_paths: str | os.PathLike | Iterable[str | os.PathLike]) ->
             warnings.warn(f"{run_dir}: skipped ({exc})", stacklevel=2)
     if not loaded:
         raise VaelabError(f"no runs (directories with {METRICS_FILE} and .hydra/config.yaml) under {', '.join(map(str, paths))}")
+    hidden = 0 if failed else sum(run.metrics.get("status") == "failed" for run in loaded)
+    if hidden == len(loaded):
+        raise VaelabError(f"all {hidden} runs under {', '.join(map(str, paths))} failed; show them with failed=True (--failed)")
+    if hidden:
+        loaded = [run for run in loaded if run.metrics.get("status") != "failed"]
     params, metrics = list(IDENTITY_KEYS), []
     for run in loaded:
         params += [k for k in run.overrides if k not in params]
@@ -95,6 +104,7 @@ def load_runs(path_or_paths: str | os.PathLike | Iterable[str | os.PathLike]) ->
     if has_trial:
         df["sweep_trial"] = df["sweep_trial"].astype("Int64")
     df.attrs["parameters"] = params
+    df.attrs["failed_hidden"] = hidden
     return df
 
 

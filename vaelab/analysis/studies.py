@@ -84,15 +84,16 @@ def load_study(storage: str, study_name: str | None = None) -> pd.DataFrame:
     return df
 
 
-def load_sweep(sweep_dir: str | os.PathLike) -> pd.DataFrame:
+def load_sweep(sweep_dir: str | os.PathLike, failed: bool = False) -> pd.DataFrame:
     """A sweep's runs joined with its Optuna trials (``<sweep_dir>/optuna.db``) on sweep_trial == number.
 
     Without a study (a plain Hydra multirun) or without sweep_trial in the runs, the runs alone.
-    The join is outer: a trial that failed before writing metrics.json still gets a row. Study
+    The join is outer: a failed trial keeps its study row (state FAIL) even where its run is
+    left out (``failed`` as in load_runs). Study
     columns named like run columns (the objective values) get the suffix ``_study``.
     """
     sweep_dir = Path(sweep_dir)
-    runs = load_runs(sweep_dir)
+    runs = load_runs(sweep_dir, failed=failed)
     if not (sweep_dir / STUDY_FILE).is_file() or "sweep_trial" not in runs.columns:
         return runs
     return join_runs_study(runs, load_study(f"sqlite:///{sweep_dir.resolve() / STUDY_FILE}"))

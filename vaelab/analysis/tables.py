@@ -52,11 +52,11 @@ def build_table(args: argparse.Namespace) -> pd.DataFrame:
     """The full table the CLI shows: runs, a study, or both joined; with a boolean ``pareto`` column."""
     if args.storage:
         study = load_study(args.storage, args.study)
-        df = join_runs_study(load_runs(args.paths), study) if args.paths else study
+        df = join_runs_study(load_runs(args.paths, failed=args.failed), study) if args.paths else study
     elif len(args.paths) == 1 and (Path(args.paths[0]) / STUDY_FILE).is_file():
-        df = load_sweep(args.paths[0])
+        df = load_sweep(args.paths[0], failed=args.failed)
     elif args.paths:
-        df = load_runs(args.paths)
+        df = load_runs(args.paths, failed=args.failed)
     else:
         raise VaelabError("give run or sweep directories, or --storage URL")
 
@@ -142,6 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="Pareto objectives (default: %(default)s)",
     )
     parser.add_argument("--columns", help="comma-separated columns to show (default: parameters, status, summary metrics)")
+    parser.add_argument("--failed", action="store_true", help="also list runs that failed on their input (hidden by default)")
     parser.add_argument("--csv", metavar="OUT.csv", help="write the full table (every column) as CSV")
     args = parser.parse_args(argv)
     try:

@@ -129,12 +129,21 @@ def check_split(n_patients: int, train_idx: np.ndarray) -> None:
         )
 
 
-def check_fit(n_patients: int, n_train: int, seq_len: int, batch_size: int, source: str) -> None:
-    """Refuse data a run cannot learn from, naming the source and the setting to change."""
-    if n_train < batch_size:
-        raise VaelabError(
-            f"{source}: {n_patients} patients leave {n_train} for training, fewer than one batch "
-            f"(trainer.batch_size={batch_size}); lower the batch size or add patients"
-        )
+def check_fit(seq_len: int, source: str) -> None:
+    """Refuse data a run cannot learn from, naming the source."""
     if seq_len < MIN_SEQ_LEN:
         raise VaelabError(f"{source}: sequences of {seq_len} h are shorter than the {MIN_SEQ_LEN} h the models need")
+
+
+def fitted_batch_size(batch_size: int, n_train: int) -> tuple[int, str | None]:
+    """(the batch size a run trains with, a note when it differs from the one asked for).
+
+    A pilot cohort smaller than one batch trains with the whole training split as its batch, as a
+    DataLoader trains a short last batch; only fewer than 2 training patients cannot train
+    (BatchNorm), which ``check_split`` refuses.
+    """
+    if n_train >= batch_size:
+        return batch_size, None
+    return n_train, (
+        f"trainer.batch_size={batch_size} is more than the {n_train} training patients: each batch is the whole training split"
+    )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import re
 import sys
 from pathlib import Path
 
@@ -14,10 +16,16 @@ from omegaconf.errors import OmegaConfBaseException
 
 from ..errors import VaelabError
 from ..evaluation.objectives import TrialFailed, objectives, violated_constraints
-from .config import register_configs, validate
+from ..io import TRAIN_STATE_FILE
+from ..training.trainer import TrainingInterrupted
+from .config import GROUP_OPTIONS, register_configs, validate
 from .pipeline import run, summary_line
+from .preemption import Preemption
 
 log = logging.getLogger("vaelab")
+
+EXIT_BAD_INPUT = 2  # a bad config or input: one line names the key, file or dataset
+EXIT_DIVERGED = 3  # training diverged (NaN/Inf loss); metrics.json says so
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
@@ -26,8 +34,10 @@ register_configs()
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
 def app(cfg: DictConfig):
-    """A single run exits non-zero on bad input (2) or divergence (3); a job of vaelab's Optuna
-    sweeper instead returns its objectives, or raises so the trial is recorded FAIL and the sweep goes on."""
+    """A single run exits 0 when done, EXIT_BAD_INPUT on bad input, EXIT_DIVERGED on divergence, and
+    128 + the signal's number when SIGTERM/SIGINT stopped it (its state written: the same command
+    resumes it). A job of vaelab's Optuna sweeper instead returns its objectives, or raises so the
+    trial is recorded FAIL and the sweep goes on."""
     hydra_cfg = HydraConfig.get()
     output_dir = Path(hydra_cfg.runtime.output_dir)
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN and "vaelab" in str(hydra_cfg.sweeper.get("_target_", ""))
@@ -35,12 +45,25 @@ def app(cfg: DictConfig):
         experiment = validate(cfg)
         if experiment.trainer.threads is None and "joblib" in str(hydra_cfg.launcher.get("_target_", "")):
             experiment.trainer.threads = 1  # parallel trials beat intra-op threads (docs/design-notes.md §1)
-        result = run(experiment, output_dir, OmegaConf.to_container(cfg, resolve=True))
+        config = OmegaConf.to_container(cfg, resolve=True)
+        if in_sweep:
+            result = run(experiment, output_dir, config)
+        else:
+            with Preemption().installed() as preemption:
+                try:
+                    result = run(experiment, output_dir, config, stop=preemption.requested)
+                except TrainingInterrupted as exc:
+                    print(
+                        f"vaelab: {preemption.signal_name}: {exc}; the state is in {output_dir / TRAIN_STATE_FILE}: "
+                        f"run the same command with hydra.run.dir={output_dir} to resume",
+                        file=sys.stderr,
+                    )
+                    sys.exit(preemption.exit_status)
     except VaelabError as exc:
         if in_sweep:
             raise TrialFailed(str(exc)) from None
         print(f"vaelab: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(EXIT_BAD_INPUT)
     log.info("%s -> %s", summary_line(result), output_dir)
     if in_sweep:
         broken = violated_constraints(result, experiment.sweep) if result["status"] == "ok" else []
@@ -49,7 +72,7 @@ def app(cfg: DictConfig):
         return objectives(result, experiment.sweep)
     if result["status"] == "diverged":
         print(f"vaelab: {result['error']} (recorded in {output_dir / 'metrics.json'})", file=sys.stderr)
-        sys.exit(3)
+        sys.exit(EXIT_DIVERGED)
     return result
 
 
@@ -79,8 +102,47 @@ def precheck_overrides(argv: list[str]) -> None:
         if cause is not None:
             lines += [line.strip() for line in str(cause).splitlines()[:1]]
         text = " ".join(dict.fromkeys(lines)).replace("Available options in", "; available in")
-        print(f"vaelab: error: config: {text}", file=sys.stderr)
-        sys.exit(2)
+        hint = key_hint(text, plain)
+        print(f"vaelab: error: config: {text}{f' ({hint})' if hint else ''}", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def key_hint(message: str, overrides: list[str]) -> str | None:
+    """The next step for an unknown key: the closest valid key (``trainer.epoch`` -> did you mean
+    trainer.epochs?), or the group option that has it (``data.path`` needs ``data=h5``)."""
+    import difflib
+
+    match = re.search(r"Could not override '([\w.]+)'", message)
+    if not match or "." not in match.group(1):
+        return None
+    key = match.group(1)
+    group, _, field = key.partition(".")
+    known = known_keys(overrides)
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.8)
+    if close:
+        return f"did you mean {close[0]}?"
+    owners = [name for name, node in GROUP_OPTIONS.get(group, {}).items() if field in {f.name for f in dataclasses.fields(node)}]
+    if owners:
+        return f"{key} is a setting of {' or '.join(f'{group}={name}' for name in owners)}"
+    return None
+
+
+def known_keys(overrides: list[str]) -> list[str]:
+    """Every dotted key of the config the group choices among ``overrides`` compose (their values aside)."""
+    from hydra import compose, initialize_config_dir
+
+    choices = [o for o in overrides if "=" in o and "." not in o.split("=", 1)[0] and not o.startswith(("+", "~"))]
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name="config", overrides=choices)
+
+    def walk(node, prefix: str):
+        for name, value in node.items_ex(resolve=False) if hasattr(node, "items_ex") else node.items():
+            if OmegaConf.is_dict(value):
+                yield from walk(value, f"{prefix}{name}.")
+            else:
+                yield f"{prefix}{name}"
+
+    return list(walk(cfg, ""))
 
 
 def main() -> None:

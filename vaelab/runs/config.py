@@ -52,7 +52,7 @@ class ExperimentConfig:
 def _named(name: str, config_cls: type) -> type:
     """A model's Config with the option's ``name`` added, as the group option stores it (run
     directories and tables read which model a run used from it)."""
-    return dataclasses.make_dataclass(f"{config_cls.__name__}Option", [("name", str, field(default=name))], bases=(config_cls,))
+    return dataclasses.make_dataclass(config_cls.__name__, [("name", str, field(default=name))], bases=(config_cls,))
 
 
 MODEL_OPTIONS = {name: _named(name, config_cls) for name, (config_cls, _) in MODELS.items()}

@@ -13,7 +13,7 @@ import dataclasses
 import hashlib
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 
@@ -22,7 +22,7 @@ import torch
 
 from ..data.cohort import Cohort
 from ..data.latents import write_latents
-from ..data.prepare import PreparedData, check_fit, check_split, prepare_data, split_patients
+from ..data.prepare import PreparedData, check_fit, check_split, fitted_batch_size, prepare_data, split_patients
 from ..data.sources import data_source, load_data
 from ..data.streaming import Layer2Stream
 from ..errors import VaelabError
@@ -33,7 +33,7 @@ from ..losses import VAELoss, build_loss
 from ..models import MODELS, VAEBase, build_model
 from ..training.checkpoint import model_args, save_checkpoint
 from ..training.inference import reconstruct
-from ..training.trainer import TrainingDiverged, TrainResult, seed_everything, train
+from ..training.trainer import TrainingDiverged, TrainingInterrupted, TrainResult, seed_everything, train
 from .config import ExperimentConfig
 from .recording import RunRecord, write_history
 
@@ -100,7 +100,7 @@ def open_cohort(experiment: ExperimentConfig, record: RunRecord) -> Iterator[Coh
     with Layer2Stream(experiment.data.path, experiment.data.memory_mb, experiment.data.vitals) as stream:
         train_idx, val_idx = split_patients(stream.n_patients, experiment.data.val_fraction, experiment.seed)
         check_split(stream.n_patients, train_idx)
-        check_fit(stream.n_patients, len(train_idx), stream.seq_len, experiment.trainer.batch_size, str(stream.path))  # before the read
+        check_fit(stream.seq_len, str(stream.path))  # before the pass over the file
         normalizer = stream.fit_normalizer(train_idx)  # one pass over the file: checks every patient too
         record.result.update(memory_mb=experiment.data.memory_mb, chunk_size=stream.chunk_size)
         yield Cohort.from_stream(stream, train_idx, val_idx, normalizer)
@@ -116,11 +116,19 @@ def model_and_loss(experiment: ExperimentConfig, n_vitals: int, seq_len: int) ->
     return model_args(name, n_vitals, seq_len, config), model, build_loss(experiment.loss, experiment.schedule)
 
 
-def run(experiment: ExperimentConfig, output_dir: str | Path, config: dict | None = None, progress: str | None = None) -> dict:
+def run(
+    experiment: ExperimentConfig,
+    output_dir: str | Path,
+    config: dict | None = None,
+    progress: str | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> dict:
     """Train and evaluate one configured model; write the run directory; return metrics.json's content.
 
     ``config`` is stored in the checkpoint (default: the experiment's fields); ``progress`` is the
-    trainer's (default: a bar, none when ``quiet``).
+    trainer's (default: a bar, none when ``quiet``). When ``stop()`` turns true, training writes its
+    state after the current batch and TrainingInterrupted propagates (metrics.json says
+    ``status: interrupted``); the same call on the same directory resumes.
 
     A VaelabError about the inputs propagates (after metrics.json records ``status: failed``);
     divergence is a result, not an error: ``status: diverged``.
@@ -130,15 +138,15 @@ def run(experiment: ExperimentConfig, output_dir: str | Path, config: dict | Non
     config = config if config is not None else asdict(experiment)
     try:
         with open_cohort(experiment, record) as cohort:
-            return _run(cohort, experiment, record, config, progress or ("none" if experiment.quiet else "bar"))
+            return _run(cohort, experiment, record, config, progress or ("none" if experiment.quiet else "bar"), stop)
     except VaelabError as exc:
         record.failed(exc)
         raise
 
 
-def _run(cohort: Cohort, experiment: ExperimentConfig, record: RunRecord, config: dict, progress: str) -> dict:
+def _run(cohort: Cohort, experiment: ExperimentConfig, record: RunRecord, config: dict, progress: str, stop) -> dict:
     result, output_dir = record.result, record.output_dir
-    check_fit(cohort.n_patients, len(cohort.train_idx), cohort.seq_len, experiment.trainer.batch_size, data_source(experiment.data))
+    check_fit(cohort.seq_len, data_source(experiment.data))
     result.update(
         n_patients=cohort.n_patients,
         n_train=len(cohort.train_idx),
@@ -151,7 +159,7 @@ def _run(cohort: Cohort, experiment: ExperimentConfig, record: RunRecord, config
     heads = model.has_heads
     train_source, val_source = cohort.patients(cohort.train_idx, heads), cohort.patients(cohort.val_idx, heads)
     record.lap("data_and_model")
-    outcome = train_recorded(model, loss_fn, train_source, val_source, experiment, record, progress)
+    outcome = train_recorded(model, loss_fn, train_source, val_source, experiment, record, progress, stop)
     if outcome is None:
         return result
     record.lap("train")
@@ -169,11 +177,15 @@ def _run(cohort: Cohort, experiment: ExperimentConfig, record: RunRecord, config
 
 
 def train_recorded(
-    model: VAEBase, loss_fn: VAELoss, train_source, val_source, experiment: ExperimentConfig, record: RunRecord, progress: str
+    model: VAEBase, loss_fn: VAELoss, train_source, val_source, experiment: ExperimentConfig, record: RunRecord, progress: str, stop=None
 ) -> TrainResult | None:
     """Train with the run's settings and its resumable state file; the outcome goes into the record.
     None when training diverged: then metrics.json and history.csv already say so."""
-    t = experiment.trainer
+    batch_size, note = fitted_batch_size(experiment.trainer.batch_size, len(train_source))
+    t = dataclasses.replace(experiment.trainer, batch_size=batch_size)
+    record.result["batch_size"] = batch_size
+    if note:
+        record.note(note)
     state_path = record.output_dir / TRAIN_STATE_FILE
     if not t.resume:
         state_path.unlink(missing_ok=True)
@@ -190,7 +202,11 @@ def train_recorded(
             progress=progress,
             state_path=state_path,
             fingerprint=training_fingerprint(experiment),
+            stop=stop,
         )
+    except TrainingInterrupted as exc:
+        record.interrupted(exc)
+        raise
     except TrainingDiverged as exc:
         record.diverged(exc)
         return None

@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..errors import VaelabError
 from ..io import HISTORY_FILE, METRICS_FILE, atomic_path, write_json
-from ..training.trainer import TrainingDiverged
+from ..training.trainer import TrainingDiverged, TrainingInterrupted
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,11 @@ class RunRecord:
             self.result["startup_seconds"] = process_age()
             _FIRST_RUN = False
 
+    def note(self, message: str) -> None:
+        """Something the run adapted to (a small cohort, ...): once in the log and in metrics.json's ``notes``."""
+        log.info("note: %s", message)
+        self.result.setdefault("notes", []).append(message)
+
     def lap(self, name: str) -> None:
         now = time.perf_counter()
         self.laps[name] = now - self._last
@@ -79,6 +84,11 @@ class RunRecord:
         write_json(self.output_dir / METRICS_FILE, self.result)
         log.warning("run diverged: %s", exc)
         return self.result
+
+    def interrupted(self, exc: TrainingInterrupted) -> None:
+        """Stopped on request: metrics.json says so and where; train_state.pt holds what resumes it."""
+        self.result.update(status="interrupted", error=str(exc), interrupted_epoch=exc.epoch, interrupted_batch=exc.batches_done)
+        write_json(self.output_dir / METRICS_FILE, self.result)
 
     def failed(self, exc: VaelabError) -> None:
         """metrics.json says ``status: failed`` and why, where the output directory allows it."""

@@ -29,7 +29,7 @@ def write_sweep_report(sweep_dir: str | Path) -> Path:
     sweep_dir = Path(sweep_dir)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        df = load_sweep(sweep_dir)
+        df = load_sweep(sweep_dir, failed=True)  # the report accounts for every trial, failed ones too
     objectives = list(df.attrs.get("objectives") or DEFAULT_OBJECTIVES)
     directions = list(df.attrs.get("directions") or DEFAULT_DIRECTIONS)
     objectives, directions = zip(*[(o, d) for o, d in zip(objectives, directions) if o in df.columns]) or ((), ())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +38,15 @@ class TrainingDiverged(VaelabError):
         super().__init__(message)
         self.epoch = epoch
         self.history = history
+
+
+class TrainingInterrupted(Exception):
+    """Training stopped on request (a signal) at a batch boundary; the state to resume from is written."""
+
+    def __init__(self, epoch: int, batches_done: int):
+        super().__init__(f"training interrupted at epoch {epoch}, after batch {batches_done}")
+        self.epoch = epoch
+        self.batches_done = batches_done
 
 
 @dataclass
@@ -119,6 +129,23 @@ def _add(sums: dict, t: LossTerms, n: int) -> None:
         sums[key] += value.item() * n
 
 
+def _state(fingerprint, model, optimizer, best_state, best_loss, best_epoch, history, stopped_early, started, rng) -> dict:
+    """Everything a resumed run needs to go on exactly as an uninterrupted one."""
+    return {
+        "fingerprint": fingerprint,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "best_model": best_state,
+        "best_loss": best_loss,
+        "best_epoch": best_epoch,
+        "history": history,
+        "stopped_early": stopped_early,
+        "seconds": time.perf_counter() - started,
+        "torch_rng": torch.get_rng_state(),
+        "numpy_rng": rng.bit_generator.state,
+    }
+
+
 def _save_state(path: Path, state: dict) -> None:
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
@@ -152,6 +179,7 @@ def train(
     progress: str = "none",
     state_path: Path | None = None,
     fingerprint: str = "",
+    stop: Callable[[], bool] | None = None,
 ) -> TrainResult:
     """Train in place; the model ends with its best validation weights.
 
@@ -163,7 +191,10 @@ def train(
     With ``state_path``, the whole training state (weights, best weights, Adam, history, early
     stopping, torch and numpy random states) is written there atomically after every epoch, and
     an existing state with the same ``fingerprint`` is continued: a run killed mid-training and
-    resumed ends exactly as an uninterrupted one (deterministic on CPU).
+    resumed ends exactly as an uninterrupted one (deterministic on CPU). When ``stop()`` turns true
+    (a preemption signal), training stops after the current batch, writes the state of the epoch in
+    progress (weights, Adam, the epoch's batch order and the batches done) and raises
+    TrainingInterrupted; resuming continues with the next batch, to the same result.
 
     ``progress``: a tqdm bar over epochs (``bar``), one INFO log line per epoch (``log``: what a
     batch system's log file or a Python caller wants), or nothing (``none``).
@@ -192,6 +223,7 @@ def train(
         torch.set_rng_state(saved["torch_rng"])
         rng.bit_generator.state = saved["numpy_rng"]
         first_epoch = len(history)
+    partial = saved.get("partial") if saved is not None else None  # an epoch interrupted mid-way
     started = time.perf_counter() - seconds_before
     bar = tqdm(
         range(first_epoch, config.epochs),
@@ -206,9 +238,18 @@ def train(
         epoch_start = time.perf_counter()
         beta = loss_fn.get_beta(epoch)
         model.train()
-        sums = dict.fromkeys(EPOCH_FIGURES, 0.0)
-        seen = 0
-        for batch in train_source.batches(config.batch_size, rng):
+        sums, seen, skip = dict.fromkeys(EPOCH_FIGURES, 0.0), 0, 0
+        if partial is not None:  # replay the interrupted epoch's batch order, skipping the batches done
+            rng.bit_generator.state = partial["epoch_rng"]
+            sums, seen, skip = partial["sums"], partial["seen"], partial["batches_done"]
+            epoch_start -= partial["seconds"]
+            partial = None
+        epoch_rng = rng.bit_generator.state
+        for k, batch in enumerate(train_source.batches(config.batch_size, rng)):
+            if k < skip:
+                continue
+            if k == skip and skip:
+                torch.set_rng_state(saved["torch_rng"])  # dropout and sampling go on where they stopped
             if len(batch[0]) < 2 and len(train_source) >= 2:
                 continue  # BatchNorm cannot train on a batch of one
             xb, mb = as_tensor(batch[0], device), as_tensor(batch[1], device)
@@ -223,6 +264,18 @@ def train(
             n = len(xb)
             seen += n
             _add(sums, t, n)
+            if stop is not None and stop():
+                if state_path is not None:
+                    state = _state(fingerprint, model, optimizer, best_state, best_loss, best_epoch, history, False, started, rng)
+                    state["partial"] = {
+                        "epoch_rng": epoch_rng,
+                        "batches_done": k + 1,
+                        "sums": sums,
+                        "seen": seen,
+                        "seconds": time.perf_counter() - epoch_start,
+                    }
+                    _save_state(state_path, state)
+                raise TrainingInterrupted(epoch, k + 1)
         val = evaluate(model, loss_fn, val_source)
         if not np.isfinite(val["loss"]):
             raise TrainingDiverged(f"training diverged at epoch {epoch}: validation loss is {val['loss']}", epoch, history)
@@ -251,20 +304,7 @@ def train(
         stopped_early = epoch - best_epoch >= config.patience
         if state_path is not None:
             _save_state(
-                state_path,
-                {
-                    "fingerprint": fingerprint,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "best_model": best_state,
-                    "best_loss": best_loss,
-                    "best_epoch": best_epoch,
-                    "history": history,
-                    "stopped_early": stopped_early,
-                    "seconds": time.perf_counter() - started,
-                    "torch_rng": torch.get_rng_state(),
-                    "numpy_rng": rng.bit_generator.state,
-                },
+                state_path, _state(fingerprint, model, optimizer, best_state, best_loss, best_epoch, history, stopped_early, started, rng)
             )
         if stopped_early:
             break

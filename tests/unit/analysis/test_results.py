@@ -273,3 +273,33 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert err.startswith("vaelab: error:") and "none.db" in err and "Traceback" not in err
     assert main([str(tmp_path), "--sort", "kl"]) == 2  # an empty directory: no runs
     assert "no runs" in capsys.readouterr().err
+
+
+def test_runs_that_failed_on_their_input_are_hidden_by_default_and_shown_on_request(runs, tmp_path, capsys):
+    """A real failed run (a missing Layer-2 file) beside real finished ones."""
+    root = tmp_path / "mixed"
+    shutil.copytree(runs["single"], root / "single")
+    failed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vaelab",
+            f"hydra.run.dir={root / 'failed'}",
+            *[o for o in TINY if not o.startswith("data.")],
+            "data=h5",
+            f"data.path={tmp_path / 'missing.h5'}",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert failed.returncode == 2 and (root / "failed" / "metrics.json").is_file()
+    shown = load_runs(root)
+    assert list(shown["status"]) == ["ok"] and shown.attrs["failed_hidden"] == 1
+    both = load_runs(root, failed=True)
+    assert sorted(both["status"]) == ["failed", "ok"] and both.attrs["failed_hidden"] == 0
+    with pytest.raises(VaelabError, match="all 1 runs under .* failed; show them with failed=True"):
+        load_runs(root / "failed")
+    assert main([str(root), "--failed", "--columns", "status"]) == 0
+    assert "failed" in capsys.readouterr().out

@@ -6,11 +6,19 @@ Kept import-light: Hydra imports every plugin module at start-up, and optuna cos
 from hydra.plugins.sweeper import Sweeper
 
 
+def check_task_config(task_cfg):
+    """The runs' full config check (vaelab.runs.config.validate) for the sweep's start, so a bad
+    setting stops the sweep before its first trial; vaelab.sweeps may not import vaelab.runs."""
+    from vaelab.runs.config import validate
+
+    return validate(task_cfg).sweep
+
+
 class TotalTrialsOptunaSweeper(Sweeper):
     def __init__(self, **kwargs) -> None:
         from vaelab.sweeps.sweeper import TotalTrialsImpl
 
-        self.sweeper = TotalTrialsImpl(**kwargs)
+        self.sweeper = TotalTrialsImpl(check_config=check_task_config, **kwargs)
 
     def setup(self, *, hydra_context, task_function, config) -> None:
         self.sweeper.setup(hydra_context=hydra_context, task_function=task_function, config=config)

@@ -1,5 +1,6 @@
 """Sweeps that must not lose work: concurrent workers on one study (PostgreSQL, SQLite) and a sweep
-killed with SIGKILL mid-trial, then resumed."""
+killed with SIGKILL mid-trial, then resumed; a PostgreSQL password given through $VAELAB_STORAGE
+stays out of the sweep directory and the logs."""
 
 import json
 import os
@@ -14,8 +15,10 @@ import optuna
 import pytest
 from conftest import REPO
 from optuna.trial import TrialState
+from sqlalchemy.engine import make_url
 
 from vaelab.results import load_study
+from vaelab.sweeps.sweeper import STORAGE_ENV
 
 pytestmark = pytest.mark.slow
 
@@ -41,6 +44,25 @@ def postgres_url():
     proc = subprocess.run(["bash", str(REPO / ".ci" / "postgres")], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, f".ci/postgres failed: {proc.stderr}"
     return proc.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def secret_postgres_url(postgres_url):
+    """A role and database of their own on that server, with a random password nothing else contains
+    (the shared role's password is its name, found everywhere); dropped afterwards."""
+    name, password = f"vaelab_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+
+    def as_postgres(sql):
+        cmd = ["su", "postgres", "-c", f'psql -qc "{sql}"'] if os.getuid() == 0 else ["sudo", "-u", "postgres", "psql", "-qc", sql]
+        subprocess.run(cmd, cwd="/", check=True, capture_output=True, timeout=60)
+
+    as_postgres(f"CREATE ROLE {name} LOGIN PASSWORD '{password}'")
+    as_postgres(f"CREATE DATABASE {name} OWNER {name}")
+    try:
+        yield make_url(postgres_url).set(username=name, password=password, database=name).render_as_string(hide_password=False), password
+    finally:
+        as_postgres(f"DROP DATABASE {name} WITH (FORCE)")
+        as_postgres(f"DROP ROLE {name}")
 
 
 def check_workers_share_the_budget(storage, study_name, sweep_dirs, total, tmp_path):
@@ -109,3 +131,21 @@ def test_a_sweep_killed_mid_trial_resumes_to_exactly_the_requested_trials(tmp_pa
     assert trials[1].state == TrialState.FAIL  # the interrupted trial is recorded, not lost
     assert trials[0].values == before[0][1]  # finished work untouched
     assert states.count(TrialState.RUNNING) == 0
+
+
+def test_a_postgresql_password_from_the_environment_stays_out_of_the_sweep(secret_postgres_url, tmp_path):
+    url, password = secret_postgres_url
+    sweep_dir = tmp_path / "sweep"
+    overrides = ["hydra.sweeper.storage=env", "hydra.sweeper.n_trials=2", "hydra/launcher=slurm_local", "hydra.sweeper.n_jobs=2"]
+    cmd = [a for a in sweep_cmd(sweep_dir, *overrides) if a != "sweep.report=false"]  # the cluster path, its pickles included
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600, env=dict(os.environ, **{STORAGE_ENV: url}))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    study = optuna.load_study(study_name="collapse", storage=url)
+    assert [t.state for t in study.get_trials()] == [TrialState.COMPLETE] * 2
+    files = [p for p in sweep_dir.rglob("*") if p.is_file()]
+    assert any(p.name == "hydra.yaml" for p in files) and any(p.suffix == ".pkl" for p in files)
+    assert (sweep_dir / "report" / "table.csv") in files
+    assert [p for p in files if password.encode() in p.read_bytes()] == []
+    logs = proc.stdout + proc.stderr
+    assert password not in logs
+    assert f":***@{make_url(url).host}" in logs  # the storage is logged, masked

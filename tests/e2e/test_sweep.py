@@ -1,6 +1,7 @@
 """Real Optuna sweeps through the real CLI (tiny data, debug trainer) into tmp_path."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -10,19 +11,21 @@ from optuna.trial import TrialState
 
 from vaelab.evaluation.objectives import TrialFailed, objectives
 from vaelab.sweeps.config import SweepConfig
+from vaelab.sweeps.sweeper import EXIT_BAD_CONFIG, EXIT_GAVE_UP, masked
 
 pytestmark = pytest.mark.slow
 
 TINY_SWEEP = ["hparams_search=collapse", "data.n_patients=24", "data.seq_len=48", "trainer=debug", "model.latent_dim=4"]
 
 
-def sweep(tmp_path, sweep_dir, *overrides, timeout=600):
+def sweep(tmp_path, sweep_dir, *overrides, timeout=600, env=None):
     return subprocess.run(
         [sys.executable, "-m", "vaelab", *TINY_SWEEP, f"hydra.sweep.dir={sweep_dir}", *overrides],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=timeout,
+        env=env,
     )
 
 
@@ -81,6 +84,43 @@ def test_a_diverging_trial_fails_and_the_sweep_completes(tmp_path):
         assert t.params["trainer.lr"] == 1e12
         metrics = json.loads((sweep_dir / f"trial_{t.number}" / "metrics.json").read_text())
         assert metrics["status"] == "diverged"
+
+
+def test_a_sweep_whose_every_trial_fails_gives_up_in_one_line_with_its_own_status(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    proc = sweep(tmp_path, sweep_dir, "hydra.sweeper.n_trials=2", "schedule=constant", "trainer.lr=1e12", "model.base_channels=8")
+    assert proc.returncode == EXIT_GAVE_UP, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and "Error executing job" not in proc.stderr
+    assert proc.stderr.splitlines()[-1] == (
+        "vaelab: error: sweep collapse: 0 of 2 trials complete (2 failed, 0 pruned); gave up after 2 failed trials in this process "
+        "(last: run diverged: training diverged at epoch 0: loss is nan (try a smaller trainer.lr))"
+    )
+    assert [t.state for t in load(sweep_dir).get_trials()] == [TrialState.FAIL] * 2
+    assert (sweep_dir / "report" / "table.csv").is_file()  # the report is written before the exit
+
+
+@pytest.mark.parametrize(
+    "overrides, env, message",
+    [
+        (
+            ["sweep.stale_after_seconds=5", "sweep.heartbeat_seconds=10"],
+            {},
+            "vaelab: error: config sweep.stale_after_seconds: must exceed sweep.heartbeat_seconds",
+        ),
+        (
+            ["hydra.sweeper.storage=env"],
+            {"VAELAB_STORAGE": ""},
+            "vaelab: error: config hydra.sweeper.storage: 'env' reads the URL from $VAELAB_STORAGE, which is not set",
+        ),
+        (["hydra.sweeper.n_jobs=0"], {}, "vaelab: error: config hydra.sweeper.n_jobs: must be >= 1, got 0"),
+    ],
+)
+def test_a_bad_sweep_setting_stops_the_sweep_before_its_first_trial(tmp_path, overrides, env, message):
+    sweep_dir = tmp_path / "sweep"
+    proc = sweep(tmp_path, sweep_dir, "hydra.sweeper.n_trials=2", *overrides, timeout=120, env=dict(os.environ, **env))
+    assert proc.returncode == EXIT_BAD_CONFIG
+    assert proc.stderr.strip() == message
+    assert not list(sweep_dir.glob("trial_*")) and not (sweep_dir / "optuna.db").exists()
 
 
 def test_a_run_breaking_a_constraint_gets_the_finite_penalty(tmp_path):
@@ -182,3 +222,9 @@ def test_dotted_objectives_and_constraints_reach_nested_metrics():
     assert objectives(metrics | {"factor_r2": {"level": 0.6, "trend": 0.4}}, sweep) == [-1e6, 1e6]
     with pytest.raises(TrialFailed, match="'factor_r2.level' is None"):
         objectives({"status": "ok", "recon_mse": 0.3}, sweep)  # data without known factors
+
+
+def test_a_logged_storage_url_has_its_password_masked():
+    assert masked("postgresql://vaelab:s3cret@db.example:5432/studies") == "postgresql://vaelab:***@db.example:5432/studies"
+    assert masked("sqlite:///multirun/x/optuna.db") == "sqlite:///multirun/x/optuna.db"
+    assert "s3cret" not in masked("postgresql://vaelab:s3cret@[not a url")

@@ -7,15 +7,24 @@ samplers, and changes the loop (docs/design-notes.md §2):
 - ``n_trials`` is the study's **total** of COMPLETE trials: re-running the same command on the same
   storage (same sweep directory) runs only what is missing, so an interrupted sweep is resumed by
   running it again. Several sweep processes sharing one storage URL split the budget between them.
+- The composed config is checked once before the first trial: a bad setting is one line and
+  EXIT_BAD_CONFIG, not a FAIL trial per job.
 - Each running trial gets a heartbeat from its sweep process; a RUNNING trial silent for
   ``sweep.stale_after_seconds`` belongs to a killed process and is marked FAIL (then replaced).
 - A job that raises, or returns a non-finite value, becomes a FAIL trial; the sweep goes on.
   It gives up when one process has failed as many trials as the budget without completing any
   (a broken config), or ten times the budget in all.
+- SIGTERM or SIGINT stops the sweep: its launcher's workers are killed, its running trials are
+  marked FAIL, the report is written and the process exits EXIT_ENDED_SHORT.
+- The process exits 0 only when the study holds ``n_trials`` COMPLETE trials; otherwise it prints
+  one line (how many completed, failed, were pruned) and exits EXIT_GAVE_UP or EXIT_ENDED_SHORT.
 - The sampler's random state is derived from (seed, trial number), so a resumed sweep or a
   second worker does not replay the same start-up trials.
 - Every job gets ``sweep_trial=<trial number>``, so its run directory is ``trial_<number>`` and runs
   join their Optuna trials; the study records the objective names as a user attribute.
+- ``hydra.sweeper.storage=env`` (or null) reads the storage URL from ``$VAELAB_STORAGE``, so a
+  database password never enters the config Hydra saves into every run directory; logged URLs
+  have their password masked.
 """
 
 from __future__ import annotations
@@ -23,27 +32,79 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import random
+import signal
+import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import optuna
 import sqlalchemy.exc
+from hydra.core.utils import JobStatus
+from omegaconf import DictConfig, OmegaConf, open_dict
 from optuna.trial import TrialState
+from sqlalchemy.engine import make_url
 
 from hydra_plugins.hydra_optuna_sweeper._impl import OptunaSweeperImpl, create_params_from_overrides
 
+from ..errors import VaelabError, check
 from .config import SweepConfig
 
 log = logging.getLogger(__name__)
 
+# A sweep process's exit statuses (a single run's: 0 done, 2 bad config or input, 3 diverged).
+EXIT_BAD_CONFIG = 2  # a setting is invalid: found before the first trial, no trial ran
+EXIT_GAVE_UP = 4  # too many trials failed (a broken config or data): the budget was not reached
+EXIT_ENDED_SHORT = 5  # stopped (SIGTERM/SIGINT) before the budget was reached
 
+STORAGE_ENV = "VAELAB_STORAGE"  # the storage URL, for hydra.sweeper.storage=env (or null)
+STORAGE_FROM_ENV = "env"
 STORAGE_ATTEMPTS = 5
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+WORKER_GRACE_SECONDS = 3.0  # a worker still alive this long after SIGTERM gets SIGKILL
+
+
+def fail(status: int, message: str) -> NoReturn:
+    """One line on stderr and the exit status; SystemExit passes through Hydra without a traceback."""
+    print(f"vaelab: error: {message}", file=sys.stderr)
+    raise SystemExit(status)
+
+
+def storage_url(configured: Any) -> Any:
+    """The storage to use: ``env`` means ``$VAELAB_STORAGE`` (required); null means it when set,
+    else Optuna's in-memory storage; anything else is used as given."""
+    if configured is None or configured == STORAGE_FROM_ENV:
+        url = os.environ.get(STORAGE_ENV)
+        check(
+            bool(url) or configured is None,
+            "hydra.sweeper.storage",
+            f"'{STORAGE_FROM_ENV}' reads the URL from ${STORAGE_ENV}, which is not set",
+        )
+        return url or None
+    return configured
+
+
+def has_password(url: Any) -> bool:
+    try:
+        return isinstance(url, str) and bool(make_url(url).password)
+    except Exception:  # noqa: BLE001 - not a URL: no password
+        return False
+
+
+def masked(url: Any) -> str:
+    """A storage URL fit for a log line: its password replaced by ***."""
+    if not (isinstance(url, str) and "://" in url):
+        return str(url)
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is not echoed either
+        return url.split("://", 1)[0] + "://***"
 
 
 def make_storage(url: Any, heartbeat_seconds: int, stale_after_seconds: int):
@@ -61,7 +122,7 @@ def make_storage(url: Any, heartbeat_seconds: int, stale_after_seconds: int):
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError) as exc:
             if attempt == STORAGE_ATTEMPTS:
                 raise
-            log.info("storage %s not ready (%s); trying again", url, type(exc).__name__)
+            log.info("storage %s not ready (%s); trying again", masked(url), type(exc).__name__)
             time.sleep(0.2 * attempt + random.random() * 0.3)
 
 
@@ -89,6 +150,92 @@ def heartbeats(storage, trials: Sequence[optuna.trial.Trial], interval: float) -
         thread.join()
 
 
+class Interrupted(BaseException):
+    """SIGTERM/SIGINT reached the sweep. A BaseException, so that no launcher or job records it as a
+    trial's failure: it unwinds the launch (joblib then aborts its workers) up to the sweep loop."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+
+
+def ignore_stop_signals() -> None:
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """Raise Interrupted on the first SIGTERM/SIGINT; ignore later ones, so the cleanup that follows
+    (stopping workers, marking trials, the report) runs to its end. Main thread only (Python's rule)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum, frame) -> None:
+        ignore_stop_signals()
+        raise Interrupted(signum)
+
+    previous = {sig: signal.signal(sig, handle) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _proc_stat(pid: int | str) -> list[str] | None:
+    """/proc/<pid>/stat's fields after the command name (state, ppid, ...); None when gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below ``pid`` (Linux /proc; empty where there is none)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        fields = _proc_stat(entry.name)
+        if fields and fields[0] != "Z":
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        kids = children.get(todo.pop(), [])
+        found += kids
+        todo += kids
+    return found
+
+
+def stop_workers() -> int:
+    """Kill the launcher's workers and whatever they started: every process below this one gets
+    SIGTERM, and SIGKILL when still alive after WORKER_GRACE_SECONDS (submitit's jobs ignore SIGTERM).
+    The tree is listed before the first signal, so grandchildren orphaned by it are not missed.
+    Resource trackers (multiprocessing's, loky's) are spared: they exit with this process and then
+    remove the semaphores and memmap folders the killed workers leave."""
+    pids = [pid for pid in descendants(os.getpid()) if b"resource_tracker" not in _cmdline(pid)]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + WORKER_GRACE_SECONDS
+        while pids and time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):
+                while os.waitpid(-1, os.WNOHANG)[0]:  # reap our own children, so they leave /proc
+                    pass
+            pids = [p for p in pids if (_proc_stat(p) or ["Z"])[0] != "Z"]
+            time.sleep(0.05)
+        if not pids:
+            break
+    return len(pids)
+
+
 def seed_for_trial(sampler, base_seed: int | None, number: int) -> None:
     """Give the sampler a random state derived from (seed, trial number).
 
@@ -109,14 +256,36 @@ def count_states(study: optuna.Study) -> dict[TrialState, int]:
     return counts
 
 
+def read_sweep_settings(task_cfg: DictConfig) -> SweepConfig:
+    """The ``sweep`` settings, checked by SweepConfig itself (the check when no fuller one is given)."""
+    return SweepConfig(**OmegaConf.to_container(task_cfg.sweep, resolve=True)) if "sweep" in task_cfg else SweepConfig()
+
+
+def task_config(config: DictConfig) -> DictConfig:
+    """The config a job's task function sees: the sweep's composed config without ``hydra``."""
+    task_cfg = config.copy()
+    with open_dict(task_cfg):
+        del task_cfg["hydra"]
+    return task_cfg
+
+
 class TotalTrialsImpl(OptunaSweeperImpl):
     """The plugin's implementation with vaelab's loop (Hydra loads it through
-    hydra_plugins/vaelab_sweeper/total_trials.py)."""
+    hydra_plugins/vaelab_sweeper/total_trials.py).
+
+    ``check_config`` checks the task's config (without ``hydra``) before the first trial, raising
+    VaelabError, and returns its sweep settings. The shim passes the runs' full check, which
+    vaelab.sweeps may not import (a lower layer).
+    """
+
+    def __init__(self, check_config: Callable[[DictConfig], SweepConfig] = read_sweep_settings, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.check_config = check_config
+        self._in_flight: list[optuna.trial.Trial] = []
+        self._last_failure = ""
 
     def sweep(self, arguments: list[str]) -> None:
-        sweep_cfg = self.config.get("sweep")
-        heartbeat_s = int(sweep_cfg.heartbeat_seconds) if sweep_cfg else SweepConfig.heartbeat_seconds
-        stale_s = int(sweep_cfg.stale_after_seconds) if sweep_cfg else SweepConfig.stale_after_seconds
+        settings, url = self._checked_settings()
         self._process_searchspace_config()
         distributions, fixed_params = create_params_from_overrides(self._parse_sweeper_params_config() + list(arguments))
         space = dict(self.search_space_distributions or {})
@@ -124,16 +293,60 @@ class TotalTrialsImpl(OptunaSweeperImpl):
         for name in fixed_params:
             space.pop(name, None)
 
-        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)  # the default SQLite file lives there
-        storage = make_storage(self.storage, heartbeat_s, stale_s)
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)  # the default SQLite file lives there
+        storage = make_storage(url, settings.heartbeat_seconds, settings.stale_after_seconds)
         directions = self._get_directions()
         study = optuna.create_study(
             study_name=self.study_name, storage=storage, sampler=self.sampler, directions=directions, load_if_exists=True
         )
-        if sweep_cfg is not None:
-            study.set_user_attr("objectives", list(sweep_cfg.objectives))
-        log.info("Study %s in %s: %d trials wanted in total, directions %s", study.study_name, self.storage, self.n_trials, directions)
+        study.set_user_attr("objectives", list(settings.objectives))
+        if has_password(self.storage):
+            log.warning(
+                "hydra.sweeper.storage holds a password, which Hydra saves into every run's .hydra/hydra.yaml: "
+                "export %s=<url> and give hydra.sweeper.storage=%s instead",
+                STORAGE_ENV,
+                STORAGE_FROM_ENV,
+            )
+        log.info("Study %s in %s: %d trials wanted in total, directions %s", study.study_name, masked(url), self.n_trials, directions)
 
+        with interruptible():
+            try:
+                why_short, status = self._run(study, storage, settings, space, fixed_params, len(directions)), EXIT_GAVE_UP
+                ignore_stop_signals()  # the loop is over: the report runs to its end
+            except Interrupted as exc:
+                why_short, status = self._stopped(study, exc), EXIT_ENDED_SHORT
+            counts = count_states(study)
+            if settings.report:
+                self._write_report(sweep_dir)
+        complete, failed, pruned = (counts[s] for s in (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED))
+        if why_short is None and complete >= self.n_trials:
+            log.info("Sweep done: %d complete, %d failed", complete, failed)
+            return
+        fail(
+            status,
+            f"sweep {study.study_name}: {complete} of {self.n_trials} trials complete ({failed} failed, {pruned} pruned); {why_short}",
+        )
+
+    def _stopped(self, study: optuna.Study, exc: Interrupted) -> str:
+        """Kill the workers, mark this process's running trials FAIL; the reason for the exit line."""
+        left = stop_workers()
+        for trial in self._in_flight:
+            with contextlib.suppress(Exception):  # already told, or the database is gone: the stale rule applies
+                study.tell(trial, state=TrialState.FAIL)
+        return f"stopped by {exc}" + (f" ({left} worker processes would not die)" if left else "")
+
+    def _checked_settings(self) -> tuple[SweepConfig, Any]:
+        """The sweep settings and storage URL, checked before any trial; a bad one exits EXIT_BAD_CONFIG."""
+        try:
+            check(self.n_trials >= 0, "hydra.sweeper.n_trials", f"must be >= 0, got {self.n_trials}")
+            check(self.n_jobs >= 1, "hydra.sweeper.n_jobs", f"must be >= 1, got {self.n_jobs}")
+            return self.check_config(task_config(self.config)), storage_url(self.storage)
+        except VaelabError as exc:
+            fail(EXIT_BAD_CONFIG, str(exc))
+
+    def _run(self, study: optuna.Study, storage, settings: SweepConfig, space: dict, fixed_params: dict, n_objectives: int) -> str | None:
+        """Run trials until the study holds the budget; why it stopped short (gave up), else None."""
         base_seed = self.config.hydra.sweeper.sampler.get("seed")
         failures = completed = 0
         while True:
@@ -145,16 +358,13 @@ class TotalTrialsImpl(OptunaSweeperImpl):
             to_go = self.n_trials - counts[TrialState.COMPLETE] - counts[TrialState.RUNNING]
             if to_go <= 0:
                 if counts[TrialState.RUNNING] == 0:
-                    break
-                time.sleep(min(heartbeat_s, 5))  # other workers (or a killed one going stale) still hold trials
+                    return None
+                time.sleep(min(settings.heartbeat_seconds, 5))  # other workers (or a killed one going stale) still hold trials
                 continue
             if (failures >= self.n_trials and completed == 0) or failures >= 10 * self.n_trials:
-                log.error(
-                    "Giving up: %d trials failed and %d completed in this sweep process (budget %d)", failures, completed, self.n_trials
-                )
-                break
-            trials = [study.ask() for _ in range(min(to_go, self.n_jobs))]
-            trials = self._drop_surplus(study, trials)
+                return f"gave up after {failures} failed trials in this process (last: {self._last_failure})"
+            self._in_flight = [study.ask() for _ in range(min(to_go, self.n_jobs))]
+            trials = self._drop_surplus(study, self._in_flight)
             if not trials:
                 continue
             overrides = []
@@ -162,24 +372,23 @@ class TotalTrialsImpl(OptunaSweeperImpl):
                 seed_for_trial(self.sampler, base_seed, trial.number)
                 overrides += self._configure_trials([trial], space, fixed_params)
             overrides = [(*params, f"sweep_trial={trial.number}") for params, trial in zip(overrides, trials)]
-            with heartbeats(storage, trials, heartbeat_s):
+            with heartbeats(storage, trials, settings.heartbeat_seconds):
                 returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
             self.job_idx += len(returns)
             for trial, ret in zip(trials, returns):
-                if self._tell(study, trial, ret, len(directions)):
+                if self._tell(study, trial, ret, n_objectives):
                     completed += 1
                 else:
                     failures += 1
+            self._in_flight = []
 
-        counts = count_states(study)
-        log.info("Sweep done: %d complete, %d failed", counts[TrialState.COMPLETE], counts[TrialState.FAIL])
-        if sweep_cfg is not None and sweep_cfg.report:
-            from .report import write_sweep_report
+    def _write_report(self, sweep_dir: Path) -> None:
+        from .report import write_sweep_report
 
-            try:
-                write_sweep_report(Path(str(self.config.hydra.sweep.dir)))
-            except Exception as exc:  # noqa: BLE001 - a report problem must not fail a finished sweep
-                log.warning("Sweep report not written: %s", exc)
+        try:
+            write_sweep_report(sweep_dir)
+        except Exception as exc:  # noqa: BLE001 - a report problem must not change how the sweep ended
+            log.warning("Sweep report not written: %s", exc)
 
     def _drop_surplus(self, study: optuna.Study, trials: list) -> list:
         """Workers racing for the last trials: keep the budget's first trials, FAIL the rest unrun."""
@@ -199,13 +408,16 @@ class TotalTrialsImpl(OptunaSweeperImpl):
         with contextlib.suppress(Exception):
             trial.set_user_attr("run_dir", str(ret.hydra_cfg.hydra.runtime.output_dir))
         try:
-            value = ret.return_value  # re-raises the job's exception
+            if ret.status == JobStatus.FAILED:
+                raise ret._return_value  # the job's exception (ret.return_value would also print the overrides to stderr)
+            value = ret.return_value
             values = [float(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
             if len(values) != n_objectives or not all(math.isfinite(v) for v in values):
                 raise ValueError(f"expected {n_objectives} finite objective values, got {value!r}")
             study.tell(trial, values=values)
             return True
         except Exception as exc:  # noqa: BLE001 - any job failure becomes a FAIL trial
-            log.warning("Trial %d failed: %s", trial.number, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            self._last_failure = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            log.warning("Trial %d failed: %s", trial.number, self._last_failure)
             study.tell(trial, state=TrialState.FAIL)
             return False

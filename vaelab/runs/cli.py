@@ -43,8 +43,11 @@ def app(cfg: DictConfig):
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN and "vaelab" in str(hydra_cfg.sweeper.get("_target_", ""))
     try:
         experiment = validate(cfg)
-        if experiment.trainer.threads is None and "joblib" in str(hydra_cfg.launcher.get("_target_", "")):
+        launcher = str(hydra_cfg.launcher.get("_target_", ""))
+        if experiment.trainer.threads is None and "joblib" in launcher:
             experiment.trainer.threads = 1  # parallel trials beat intra-op threads (docs/design-notes.md §1)
+        elif experiment.trainer.threads is None and "submitit" in launcher:
+            experiment.trainer.threads = hydra_cfg.launcher.get("cpus_per_task")  # the job's share of the cores
         config = OmegaConf.to_container(cfg, resolve=True)
         if in_sweep:
             result = run(experiment, output_dir, config)

@@ -7,6 +7,7 @@ complete), so a crash, a kill or a full disk never leaves a half-written result 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -30,7 +31,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it into place only if the block succeeds.
 
     The parent directory is created; a parent that cannot be created or written raises
-    VaelabError naming it. On any error the temporary file is removed.
+    VaelabError naming it, and so does a write that fails for want of space or any other OS
+    error, naming ``path``. On any error the temporary file is removed.
     """
     target = Path(path)
     try:
@@ -46,8 +48,24 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, target)
+    except OSError as exc:
+        raise VaelabError(f"{target}: could not write ({exc.strerror or ' '.join(str(exc).split())})") from exc
+    except Exception as exc:
+        if not _disk_full(target.parent):
+            raise
+        raise VaelabError(f"{target}: could not write ({os.strerror(errno.ENOSPC)})") from exc
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _disk_full(directory: Path) -> bool:
+    """Whether the file system holding ``directory`` has no block left: the cause of a failed write
+    that some writers do not report as an OSError (torch.save raises RuntimeError
+    "basic_ios::clear: iostream error")."""
+    try:
+        return os.statvfs(directory).f_bavail == 0
+    except OSError:
+        return False
 
 
 def json_default(value):

@@ -11,6 +11,7 @@ import errno
 import json
 import os
 import tempfile
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,24 +49,40 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, target)
-    except OSError as exc:
-        raise VaelabError(f"{target}: could not write ({exc.strerror or ' '.join(str(exc).split())})") from exc
+    except VaelabError:
+        raise
     except Exception as exc:
-        if not _disk_full(target.parent):
+        problem = _write_problem(exc, target.parent)
+        if problem is None:
             raise
-        raise VaelabError(f"{target}: could not write ({os.strerror(errno.ENOSPC)})") from exc
+        _release_frames(exc)
+        raise VaelabError(f"{target}: could not write ({problem})") from exc
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def _disk_full(directory: Path) -> bool:
-    """Whether the file system holding ``directory`` has no block left: the cause of a failed write
-    that some writers do not report as an OSError (torch.save raises RuntimeError
-    "basic_ios::clear: iostream error")."""
+def _release_frames(exc: BaseException | None) -> None:
+    """Clear the frames of ``exc``'s traceback and of the exceptions it was raised during.
+
+    A failed writer may still hold the temporary file open from one of those frames (torch.save's
+    writer does); on a full disk its blocks come back, e.g. for metrics.json, only once it closes.
+    """
+    while exc is not None:
+        traceback.clear_frames(exc.__traceback__)
+        exc = exc.__context__
+
+
+def _write_problem(exc: Exception, directory: Path) -> str | None:
+    """Why a write failed when the OS or the disk is the cause, not a bug: an OSError's reason (by
+    its errno: h5py's own text spans lines), or a full disk that a writer reports otherwise
+    (torch.save raises RuntimeError "basic_ios::clear: iostream error"); None for anything else."""
+    if isinstance(exc, OSError):
+        return os.strerror(exc.errno) if exc.errno else " ".join(str(exc).split())
     try:
-        return os.statvfs(directory).f_bavail == 0
+        full = os.statvfs(directory).f_bavail == 0
     except OSError:
-        return False
+        return None
+    return os.strerror(errno.ENOSPC) if full else None
 
 
 def json_default(value):

@@ -4,9 +4,9 @@ Layout (N patients, T hours, V vitals):
 
     values          (N, T, V) float, physiological units, NaN allowed where unobserved
     masks           (N, T, V) numeric 0/1, 1 = observed
-    patient_index   (N,) strings (fixed-length bytes 'S' or h5py variable-length str)
-    vital_index     (V,) strings
-    factors/<name>  (N,) float, optional: true generating factors (synthetic data)
+    patient_index   (N,) unique non-empty UTF-8 strings (fixed-length bytes 'S' or h5py variable-length str)
+    vital_index     (V,) unique non-empty UTF-8 strings
+    factors/<name>  (N,) finite float, optional: true generating factors (synthetic data)
     labels/<name>   (N,) optional: per-patient labels (e.g. sepsis)
 
 Everything is checked on read, so a bad file fails at load time with one line naming the file, the
@@ -149,8 +149,8 @@ def write_layer2(path: str | os.PathLike, data: Layer2Data) -> None:
                         g = f.create_group(group_name)
                         for name, arr in group.items():
                             g.create_dataset(name, data=_to_bytes(arr))
-        except (OSError, TypeError) as e:  # disk full, a label HDF5 cannot store, ...
-            raise VaelabError(f"{path}: could not write file ({_one_line(e)})") from e
+        except TypeError as e:  # a label HDF5 cannot store (atomic_path reports a full disk and other OS errors)
+            raise VaelabError(f"{path}: could not write ({_one_line(e)})") from e
 
 
 def _validate(data: Layer2Data, path: Path) -> np.ndarray:
@@ -175,9 +175,10 @@ def check_layout(path: Path, values, masks, ids: list[str], vitals: list[str]) -
             raise fail(f"dataset '{name}' is not numeric (dtype {arr.dtype})")
     if values.ndim != 3:
         raise fail(f"dataset 'values' must be 3-D (patients, hours, vitals) but has shape {values.shape}")
+    for count, what in zip(values.shape, ("patients", "hours", "vitals")):
+        if count == 0:
+            raise fail(f"dataset 'values' holds zero {what}")
     n, _, v = values.shape
-    if n == 0:
-        raise fail("dataset 'values' holds zero patients")
     if masks.shape != values.shape:
         raise fail(f"dataset 'masks' has shape {masks.shape} but 'values' has {values.shape}")
     if len(ids) != n:
@@ -185,6 +186,8 @@ def check_layout(path: Path, values, masks, ids: list[str], vitals: list[str]) -
     if len(vitals) != v:
         raise fail(f"dataset 'vital_index' has {len(vitals)} entries but 'values' has {v} vitals")
     for name, names in (("patient_index", ids), ("vital_index", vitals)):
+        if "" in names:  # a lost id or name: nothing could tell it apart or name it in a message
+            raise fail(f"dataset '{name}' entry {names.index('')} is empty")
         unique, counts = np.unique(names, return_counts=True)
         if (counts > 1).any():
             raise fail(f"dataset '{name}' repeats {str(unique[np.argmax(counts > 1)])!r}")
@@ -224,11 +227,16 @@ def check_content(path: Path, values: np.ndarray, masks: np.ndarray, ids: list[s
 
 
 def check_groups(path: Path, groups: dict[str, dict | None], n: int) -> None:
-    """Every dataset of factors/ and labels/ has one entry per patient."""
+    """Every dataset of factors/ and labels/ has one entry per patient, and factors are finite: the
+    factor probes regress on them after training, too late to refuse a NaN."""
     for group_name, group in groups.items():
         for name, arr in (group or {}).items():
             if np.shape(arr) != (n,):
                 raise VaelabError(f"{path}: dataset '{group_name}/{name}' has shape {np.shape(arr)} but there are {n} patients")
+            arr = np.asarray(arr)
+            if group_name == "factors" and arr.dtype.kind == "f" and not np.isfinite(arr).all():
+                bad = int(np.argmax(~np.isfinite(arr)))
+                raise VaelabError(f"{path}: dataset 'factors/{name}' has {arr[bad]} at entry {bad} (factors must be finite)")
 
 
 def _read_numeric(ds: h5py.Dataset, path: Path, dtype=None) -> np.ndarray:

@@ -7,7 +7,7 @@ import sys
 
 import optuna
 import pytest
-from conftest import CONF
+from conftest import CONF, TINY
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
@@ -16,15 +16,7 @@ from vaelab.runs.config import register_configs
 
 pytestmark = pytest.mark.slow
 
-TINY_SWEEP = [
-    "hparams_search=collapse",
-    "data.n_patients=24",
-    "data.seq_len=48",
-    "trainer=debug",
-    "model.latent_dim=4",
-    "model.base_channels=8",
-    "quiet=true",
-]
+TINY_SWEEP = ["hparams_search=collapse", *TINY]
 
 
 @pytest.mark.parametrize("launcher", ["slurm_local", "joblib"])

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from conftest import TINY
 from optuna.trial import TrialState
 
 from vaelab.sweeps.sweeper import EXIT_ENDED_SHORT
@@ -17,12 +18,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(not Path("/proc/self/stat").e
 
 SLOW_PARALLEL_SWEEP = [
     "hparams_search=collapse",
-    "data.n_patients=24",
-    "data.seq_len=48",
-    "trainer=debug",
-    "model.latent_dim=4",
-    "model.base_channels=8",
-    "quiet=true",
+    *TINY,
     "sweep.report=false",
     "hydra/launcher=joblib",
     "hydra.sweeper.n_jobs=2",

@@ -14,6 +14,7 @@ import optuna
 import pandas as pd
 import pytest
 import yaml
+from conftest import TINY as CONFTEST_TINY
 from optuna.trial import TrialState
 
 from vaelab.errors import VaelabError
@@ -21,15 +22,7 @@ from vaelab.results import find_run_dirs, join_runs_study, load_kl_per_dim, load
 
 pytestmark = pytest.mark.slow
 
-TINY = [
-    "data.n_patients=24",
-    "data.seq_len=48",
-    "trainer=debug",
-    "model.latent_dim=4",
-    "model.base_channels=8",
-    "quiet=true",
-    "trainer.threads=1",
-]
+TINY = [*CONFTEST_TINY, "trainer.threads=1"]
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ def compose_config():
     register_configs()
 
     def _compose(overrides=()):
-        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        with initialize_config_dir(config_dir=str(CONF)):
             return compose(config_name="config", overrides=list(overrides))
 
     return _compose

@@ -14,11 +14,19 @@ def check_task_config(task_cfg):
     return validate(task_cfg).sweep
 
 
+# Hydra 1.4 instantiates plugin configs non-recursively and runs only whitelisted targets: the
+# sampler is built here, from Optuna's samplers or the plugin's factories (NSGA-II/III).
+SAMPLER_TARGETS = ("hydra_plugins.hydra_optuna_sweeper.*", "optuna.samplers.*")
+
+
 class TotalTrialsOptunaSweeper(Sweeper):
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, sampler, **kwargs) -> None:
+        from hydra.utils import instantiate
+
         from vaelab.sweeps.sweeper import TotalTrialsImpl
 
-        self.sweeper = TotalTrialsImpl(check_config=check_task_config, **kwargs)
+        sampler = instantiate(sampler, _execution_whitelist_=SAMPLER_TARGETS)
+        self.sweeper = TotalTrialsImpl(check_config=check_task_config, sampler=sampler, **kwargs)
 
     def setup(self, *, hydra_context, task_function, config) -> None:
         self.sweeper.setup(hydra_context=hydra_context, task_function=task_function, config=config)

@@ -81,7 +81,6 @@ def test_a_run_that_fills_the_disk_fails_in_one_line_and_leaves_whole_files(run_
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="Hydra writes .hydra/*.yaml first and fails with a traceback (fix in runs/callbacks.py)")
 def test_a_disk_full_before_the_run_fails_in_one_line(run_cli, small_disk):
     free = os.statvfs(small_disk)
     (small_disk / "filler").write_bytes(b"\0" * free.f_frsize * (free.f_bavail - 1))  # one block left

@@ -59,7 +59,7 @@ def test_the_local_rehearsal_of_slurm_has_slurms_settings():
     register_configs()
 
     def launcher(name):
-        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        with initialize_config_dir(config_dir=str(CONF)):
             cfg = compose(
                 "config",
                 overrides=["hparams_search=collapse", f"hydra/launcher={name}", "hydra.sweep.dir=/sweep"],

@@ -50,7 +50,8 @@ def find_run_dirs(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> lis
 
 
 def load_runs(path_or_paths: str | os.PathLike | Iterable[str | os.PathLike], failed: bool = False) -> pd.DataFrame:
-    """One row per run: parameters, status, metrics, run_dir (+ sweep_dir, sweep_trial).
+    """One row per run: parameters, status, metrics, run (a short id: the run directory relative to
+    the runs' common parent, as the KL heatmap labels it), run_dir (+ sweep_dir, sweep_trial).
 
     Runs that failed on their input (``status: failed``: no results, only the error) are left out
     unless ``failed``; ``df.attrs["failed_hidden"]`` counts them. Diverged and interrupted runs are
@@ -80,7 +81,7 @@ def load_runs(path_or_paths: str | os.PathLike | Iterable[str | os.PathLike], fa
         params += [k for k in run.overrides if k not in params]
 
     rows, has_trial = [], False
-    for run in loaded:
+    for run, short in zip(loaded, _short_labels([run.run_dir for run in loaded])):
         run_dir, config = run.run_dir, run.config
         row = {key: _param_value(key, config, run.choices, run.overrides.get(key)) for key in params}
         flat = flatten({k: v for k, v in run.metrics.items() if k not in NOT_METRICS})
@@ -91,6 +92,7 @@ def load_runs(path_or_paths: str | os.PathLike | Iterable[str | os.PathLike], fa
             row[key] = value
             if key not in metrics:
                 metrics.append(key)
+        row["run"] = short
         row["run_dir"] = str(run_dir)
         row["sweep_dir"] = str(run_dir.parent) if run.multirun else None
         trial = config.get("sweep_trial")
@@ -99,7 +101,7 @@ def load_runs(path_or_paths: str | os.PathLike | Iterable[str | os.PathLike], fa
         row["sweep_trial"] = trial
         rows.append(row)
 
-    columns = params + ["status"] + metrics + ["run_dir", "sweep_dir"] + (["sweep_trial"] if has_trial else [])
+    columns = params + ["status"] + metrics + ["run", "run_dir", "sweep_dir"] + (["sweep_trial"] if has_trial else [])
     df = pd.DataFrame(rows).reindex(columns=columns)
     if has_trial:
         df["sweep_trial"] = df["sweep_trial"].astype("Int64")

@@ -11,11 +11,13 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import VaelabError
+from ..study_storage import JOURNAL_SCHEME, make_storage
 from .runs import flatten, load_runs
 
 __all__ = ["join_runs_study", "load_study", "load_sweep"]
 
 STUDY_FILE = "optuna.db"
+EPOCHS_STUDY_SUFFIX = ":epochs"  # a pruned sweep's companion study of per-epoch losses (sweeps/pruning.py), not a sweep
 
 
 def load_study(storage: str, study_name: str | None = None) -> pd.DataFrame:
@@ -29,15 +31,15 @@ def load_study(storage: str, study_name: str | None = None) -> pd.DataFrame:
 
     storage = str(storage)
     if "://" not in storage:
-        raise VaelabError(f"{storage}: not a storage URL (expected e.g. sqlite:///path/optuna.db)")
-    if storage.startswith("sqlite:///"):
-        path = Path(storage[len("sqlite:///") :])
-        if not path.is_file():
-            raise VaelabError(f"{storage}: no such SQLite file {path}")
+        raise VaelabError(f"{storage}: not a storage URL (expected e.g. sqlite:///path/optuna.db or journal:///path/study.log)")
+    for scheme in ("sqlite:///", JOURNAL_SCHEME):
+        path = Path(storage[len(scheme) :])
+        if storage.startswith(scheme) and not path.is_file():
+            raise VaelabError(f"{storage}: no such file {path}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        rdb = optuna.storages.RDBStorage(storage)
-        names = [s.study_name for s in optuna.get_all_study_summaries(storage=rdb)]
+        rdb = make_storage(storage, heartbeat_seconds=None)
+        names = [s.study_name for s in optuna.get_all_study_summaries(storage=rdb) if not s.study_name.endswith(EPOCHS_STUDY_SUFFIX)]
         if study_name is None:
             if len(names) != 1:
                 raise VaelabError(f"{storage}: holds {len(names)} studies {names}; choose one with study_name (--study)")

@@ -24,16 +24,32 @@ from .studies import STUDY_FILE, join_runs_study, load_study, load_sweep
 
 __all__ = [
     "DEFAULT_OBJECTIVE_SPECS",
+    "beta_inactive_note",
     "build_table",
     "constant_parameters",
     "default_columns",
     "format_table",
     "main",
     "parse_objectives",
+    "row_id_column",
 ]
 
 DEFAULT_OBJECTIVE_SPECS = tuple(f"{name}:{direction[:3]}" for name, direction in zip(DEFAULT_OBJECTIVES, DEFAULT_DIRECTIONS))
-SUMMARY_METRICS = ("kl", "active_units", "latent_dim", "latent_spread", "mi", "recon_mse", "epochs_trained", "train_seconds")
+SUMMARY_METRICS = (
+    "kl",
+    "active_units",
+    "latent_dim",
+    "free_bits_held_fraction",
+    "beta_inactive",
+    "latent_spread",
+    "mi",
+    "recon_mse",
+    "epochs_trained",
+    "pruned_epoch",
+    "train_seconds",
+)
+# What names a row, best first: a sweep's trial number (the study's, then the runs'), else the short run id.
+ROW_IDS = ("number", "sweep_trial", "run")
 
 
 def parse_objectives(specs: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -82,16 +98,24 @@ def build_table(args: argparse.Namespace) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
+def row_id_column(df: pd.DataFrame) -> str | None:
+    """The column that tells the rows apart: the trial number in one sweep, else the short run id
+    (the first of ROW_IDS known and distinct in every row; else the first present)."""
+    present = [c for c in ROW_IDS if c in df.columns]
+    return next((c for c in present if df[c].notna().all() and df[c].is_unique), present[0] if present else None)
+
+
 def default_columns(df: pd.DataFrame, objectives: Sequence[str] = ()) -> list[str]:
-    """What fits a terminal: varying parameters, status, the collapse summary, factor_r2.*,
-    recon_band_r2.* (which time scales are reconstructed) and probe_*.
+    """What fits a terminal: the row's id (row_id_column), varying parameters, status, the collapse
+    summary, factor_r2.*, recon_band_r2.* (which time scales are reconstructed) and probe_*.
 
     Parameters equal in every row say nothing about the comparison; constant_parameters lists them
     once under the table instead.
     """
     params = [p for p in df.attrs.get("parameters", []) if p in df.columns]
     constant = set(constant_parameters(df))
-    wanted = ["number", "state"] if "status" not in df.columns else []
+    wanted = [row_id_column(df)]
+    wanted += ["state"] if "status" not in df.columns else []
     wanted += [p for p in params if p not in constant]
     wanted += ["status", *SUMMARY_METRICS, *objectives]
     wanted += [c for c in df.columns if str(c).startswith(("factor_r2.", "recon_band_r2.", "probe_"))]
@@ -114,10 +138,29 @@ def constant_parameters(df: pd.DataFrame) -> dict:
 
 
 def format_table(df: pd.DataFrame, columns: Sequence[str]) -> str:
-    """pandas to_string with 4 significant digits and ``*`` marking the Pareto front."""
+    """pandas to_string with 4 significant digits and ``*`` marking the Pareto front (after the
+    row's id when that comes first)."""
     shown = df[list(columns)].copy()
-    shown.insert(0, "pareto", np.where(df["pareto"].to_numpy(dtype=bool), "*", ""))
+    at = 1 if list(columns[:1]) == [row_id_column(df)] else 0
+    shown.insert(at, "pareto", np.where(df["pareto"].to_numpy(dtype=bool), "*", ""))
     return shown.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-")
+
+
+def beta_inactive_note(df: pd.DataFrame) -> str:
+    """One line naming the rows whose beta had no effect (``beta_inactive``: every latent dimension
+    held by the free-bits floor), or "" when there are none."""
+    if "beta_inactive" not in df.columns:
+        return ""
+    inactive = df["beta_inactive"].eq(True).to_numpy()
+    if not inactive.any():
+        return ""
+    id_column = row_id_column(df)
+    ids = sorted(df.loc[inactive, id_column].dropna() if id_column else df.index[inactive])
+    what = ("trial" if id_column in ("number", "sweep_trial") else "run") + ("s" if len(ids) > 1 else "")
+    return (
+        f"beta had no effect in {what} {', '.join(_fmt(v) for v in ids)} ({int(inactive.sum())} of {int(df['beta_inactive'].notna().sum())};"
+        " beta_inactive: the free-bits floor held every latent dimension, its KL under loss.free_bits, so the KL term was 0)"
+    )
 
 
 def _fmt(value) -> str:
@@ -162,9 +205,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             columns = default_columns(df, df.attrs.get("objectives_shown", ()))
         print(format_table(df, [c for c in columns if c != "pareto"]))
-        constant = constant_parameters(df)
-        if constant and not args.columns:
-            print("same in every row: " + " ".join(f"{k}={_fmt(v)}" for k, v in constant.items()))
+        if not args.columns:  # under the default table: what every row shares, where beta did nothing
+            constant = constant_parameters(df)
+            if constant:
+                print("same in every row: " + " ".join(f"{k}={_fmt(v)}" for k, v in constant.items()))
+            note = beta_inactive_note(df)
+            if note:
+                print(note)
         if args.csv:
             with atomic_path(args.csv) as tmp:
                 df.to_csv(tmp, index=False)

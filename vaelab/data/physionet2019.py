@@ -34,6 +34,13 @@ What the import does
   - ``length_of_stay_hours`` (int32): the **last ICULOS** of the file, i.e. hours from ICU admission
     to the last recorded hour. (Not the number of rows: files that start at ICULOS > 1 have fewer
     rows than hours in the ICU.) The challenge truncates stays at 336 h (14 days).
+  - ``sepsis_onset_in_window`` (int8): 1 if the sepsis label turns on inside the imported window,
+    i.e. ``sepsis_onset_hour <= seq_len`` (its array index ``sepsis_onset_hour - 1`` is below
+    ``seq_len``), else 0: stays never septic *and* stays whose label turns on after the window are
+    0. It tells what the window itself can show (the label is on in one of its hours) from a later
+    onset, which ``sepsis`` mixes; the label still turns on 6 h before clinical onset.
+  - ``length_of_stay_over_7_days`` (int8): 1 if ``length_of_stay_hours > 168`` (:data:`LONG_STAY_HOURS`),
+    else 0.
 
 Plausible ranges
 ----------------
@@ -102,7 +109,9 @@ from .layer2 import DEFAULT_VITALS, Layer2Data, read_layer2, write_layer2
 log = logging.getLogger(__name__)
 
 # Bump when the output for the same source and arguments changes (it is part of the cache key).
-IMPORTER_VERSION = "1"
+IMPORTER_VERSION = "2"  # 2: labels sepsis_onset_in_window, length_of_stay_over_7_days
+
+LONG_STAY_HOURS = 7 * 24  # length_of_stay_over_7_days: a stay longer than this
 
 # vaelab vital -> challenge column, in DEFAULT_VITALS order.
 VITAL_COLUMNS: dict[str, str] = {
@@ -457,6 +466,8 @@ def _build(files, table, counts, seq_len, min_hours, source) -> tuple[Layer2Data
     age = np.fmin.reduceat(table[:, _AGE], starts).astype(np.float32)  # constant per file; NaN ignored
     gender = np.fmin.reduceat(table[:, _GENDER], starts).astype(np.float32)
     los = iculos[offsets[1:] - 1].astype(np.int32)  # last ICULOS
+    onset_in_window = (np.nan_to_num(onset, nan=np.inf) <= seq_len).astype(np.int8)  # never septic: 0
+    long_stay = (los > LONG_STAY_HOURS).astype(np.int8)
 
     # Raw windows: hour index = ICULOS - 1, first seq_len hours.
     n_vitals = len(VITAL_COLUMNS)
@@ -505,6 +516,8 @@ def _build(files, table, counts, seq_len, min_hours, source) -> tuple[Layer2Data
             "age": age[keep],
             "gender": gender[keep],
             "length_of_stay_hours": los[keep],
+            "sepsis_onset_in_window": onset_in_window[keep],
+            "length_of_stay_over_7_days": long_stay[keep],
         },
     )
     return data, report

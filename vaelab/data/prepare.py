@@ -32,17 +32,18 @@ class Normalizer:
             )
 
     @classmethod
-    def fit(cls, values: np.ndarray, masks: np.ndarray, vitals) -> Normalizer:
-        """Mean and std of each vital over observed entries; a vital with zero spread gets std 1."""
+    def fit(cls, values: np.ndarray, masks: np.ndarray, vitals, source: str | None = None) -> Normalizer:
+        """Mean and std of each vital over observed entries; a vital with zero spread gets std 1.
+        ``source`` (the data's file) starts the message of data that cannot be normalized."""
         vitals = tuple(vitals)
         _check_vitals(values, vitals)
         mean, std = np.empty(len(vitals)), np.empty(len(vitals))
         for k, name in enumerate(vitals):
             seen = values[..., k][masks[..., k] > 0.5].astype(np.float64)
             if seen.size == 0:
-                raise VaelabError(f"cannot normalize: vital {name!r} is never observed")
+                raise data_error(source, f"cannot normalize: vital {name!r} is never observed in the training patients")
             if not np.isfinite(seen).all():
-                raise VaelabError(f"cannot normalize: vital {name!r} has NaN or Inf in observed entries")
+                raise data_error(source, f"cannot normalize: vital {name!r} has NaN or Inf in observed entries")
             mean[k] = seen.mean()
             std[k] = seen.std() if seen.max() > seen.min() else 1.0  # exact test: rounding leaves ~1e-15
         return cls(mean, std, vitals)
@@ -69,6 +70,11 @@ class Normalizer:
         if missing:
             raise VaelabError(f"normalizer: stored statistics lack {', '.join(missing)}")
         return cls(d["mean"], d["std"], d["vitals"])
+
+
+def data_error(source: str | None, problem: str) -> VaelabError:
+    """A problem with the data, naming its source (a file, or ``data=synthetic``) when the caller knows it."""
+    return VaelabError(f"{source}: {problem}" if source else problem)
 
 
 def _check_vitals(values: np.ndarray, vitals: tuple[str, ...]) -> None:
@@ -114,19 +120,24 @@ class PreparedData:
         return ArrayBatches(self.x[index], self.masks[index], targets)
 
 
-def prepare_data(data: Layer2Data, val_fraction: float = VAL_FRACTION, seed: int = 0) -> PreparedData:
-    """Split patients (seeded), fit per-vital normalization on the training split's observed entries."""
-    train_idx, val_idx = split_patients(data.n_patients, val_fraction, seed)
-    check_split(data.n_patients, train_idx)
-    normalizer = Normalizer.fit(data.values[train_idx], data.masks[train_idx], data.vitals)
+def prepare_data(data: Layer2Data, val_fraction: float = VAL_FRACTION, seed: int = 0, source: str | None = None) -> PreparedData:
+    """Split patients (seeded), fit per-vital normalization on the training split's observed entries.
+    ``source`` (the data's file) starts the message of data a run cannot train on."""
+    train_idx, val_idx = training_split(data.n_patients, val_fraction, seed, source)
+    normalizer = Normalizer.fit(data.values[train_idx], data.masks[train_idx], data.vitals, source)
     return PreparedData(data, normalizer, normalizer.transform(data.values, data.masks), data.masks, train_idx, val_idx)
 
 
-def check_split(n_patients: int, train_idx: np.ndarray) -> None:
+def training_split(n_patients: int, val_fraction: float, seed: int, source: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``split_patients`` for a run: refused, naming ``source``, when fewer than 2 patients would
+    train (BatchNorm needs 2)."""
+    train_idx, val_idx = split_patients(n_patients, val_fraction, seed) if n_patients >= 2 else (np.arange(n_patients), np.arange(0))
     if len(train_idx) < 2:
-        raise VaelabError(
-            f"{n_patients} patients leave {len(train_idx)} for training; at least 2 are needed (add patients or lower the validation fraction)"
+        raise data_error(
+            source,
+            f"{len(train_idx)} of {n_patients} patients left for training; at least 2 are needed (add patients or lower data.val_fraction)",
         )
+    return train_idx, val_idx
 
 
 def check_fit(seq_len: int, source: str) -> None:
@@ -140,7 +151,7 @@ def fitted_batch_size(batch_size: int, n_train: int) -> tuple[int, str | None]:
 
     A pilot cohort smaller than one batch trains with the whole training split as its batch, as a
     DataLoader trains a short last batch; only fewer than 2 training patients cannot train
-    (BatchNorm), which ``check_split`` refuses.
+    (BatchNorm), which ``training_split`` refuses.
     """
     if n_train >= batch_size:
         return batch_size, None

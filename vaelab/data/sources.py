@@ -16,6 +16,13 @@ from .prepare import VAL_FRACTION
 from .streaming import DEFAULT_MEMORY_MB
 from .synthetic import generate_synthetic
 
+SEED_LIMIT = 2**32  # numpy's global seed and sklearn's random_state are 32-bit
+
+
+def check_seed(seed: int, key: str) -> None:
+    """A seed setting numpy, torch and sklearn all take."""
+    check(0 <= seed < SEED_LIMIT, key, f"must be between 0 and {SEED_LIMIT - 1}, got {seed}")
+
 
 def _check_vitals(vitals: Optional[list[str]], key: str) -> None:
     if vitals is None:
@@ -48,6 +55,7 @@ class SyntheticDataConfig(DataConfig):
         super().__post_init__()
         check(self.n_patients >= 4, "data.n_patients", f"must be >= 4, got {self.n_patients}")
         check(self.seq_len >= 24, "data.seq_len", f"must be >= 24 hours, got {self.seq_len}")
+        check_seed(self.seed, "data.seed")
 
 
 @dataclass

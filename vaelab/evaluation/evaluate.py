@@ -18,7 +18,9 @@ import torch
 from ..data.batches import BatchSource
 from ..data.cohort import Cohort
 from ..data.prepare import Normalizer
-from ..errors import check
+from ..data.sources import check_seed
+from ..errors import VaelabError, check
+from ..losses import LossConfig
 from ..models.base import VAEBase
 from ..models.multiscale import BRANCHES
 from ..training.inference import encode_posterior, posterior_outputs, to_numpy
@@ -40,19 +42,49 @@ class EvalConfig:
     probe_test_fraction: float = TEST_FRACTION
     n_plot_patients: int = 3
     plots: bool = True  # per-run PNGs under plots/; sweeps turn them off (the sweep report plots the sweep)
+    probe_table: bool = True  # every label x {linear, trees} x {embedding, summary, both}, bootstrap CIs (seconds on big data)
 
     def __post_init__(self) -> None:
         check(self.mi_batch_size >= 2, "eval.mi_batch_size", f"must be >= 2, got {self.mi_batch_size}")
         check(self.pca_components >= 1, "eval.pca_components", f"must be >= 1, got {self.pca_components}")
+        check_seed(self.probe_seed, "eval.probe_seed")
+        check(
+            0.0 < self.probe_test_fraction < 1.0,
+            "eval.probe_test_fraction",
+            f"must be between 0 and 1 (exclusive), got {self.probe_test_fraction}",
+        )
+        check(self.n_plot_patients >= 1, "eval.n_plot_patients", f"must be >= 1, got {self.n_plot_patients}")
+
+
+def check_probe_label(cohort: Cohort, config: EvalConfig, source: str) -> None:
+    """Refuse, before training, a probe label (``labels/<eval.probe_label>`` of ``source``) that
+    ``downstream_probe`` could not use: it must be numeric, finite and have exactly two classes.
+    A cohort without the label, or a streamed one (no probe), passes."""
+    label = config.probe_label
+    if cohort.in_memory is None or not cohort.labels or label not in cohort.labels:
+        return
+    y = np.asarray(cohort.labels[label])
+    where = f"{source}: dataset 'labels/{label}' (eval.probe_label)"
+    if y.dtype.kind not in "biuf":
+        raise VaelabError(f"{where} holds {y[0]!r}, not a number; the probe needs a binary 0/1 label")
+    bad = np.flatnonzero(~np.isfinite(y))
+    if bad.size:
+        raise VaelabError(f"{where} has {y[bad[0]]} at entry {bad[0]}; the probe needs a finite binary label")
+    classes = np.unique(y)
+    if len(classes) != 2:
+        raise VaelabError(f"{where} has {len(classes)} distinct value(s) {classes[:5].tolist()}; the probe needs exactly 2")
 
 
 def evaluate_run(
-    model: VAEBase, cohort: Cohort, config: EvalConfig, pca_r2: Callable[[], dict] | None = None
+    model: VAEBase, cohort: Cohort, config: EvalConfig, pca_r2: Callable[[], dict] | None = None, loss: LossConfig | None = None
 ) -> tuple[dict, np.ndarray, np.ndarray]:
     """(metrics, mu, logvar of every patient). ``pca_r2`` gives the PCA baseline's factor probe
-    (the caller caches it: it depends on the data alone)."""
+    (the caller caches it: it depends on the data alone); ``loss``, the trained loss's settings,
+    adds which dimensions its free-bits floor holds (``free_bits_held_fraction``, ``beta_inactive``)."""
     mu, logvar = encode_posterior(model, cohort.patients())
     out = M.latent_summary(mu, logvar, mi_batch_size=config.mi_batch_size)
+    if loss is not None:
+        out.update(M.free_bits_summary(mu, logvar, loss.free_bits, loss.free_bits_mode))
     out.update(reconstruction_figures(model, cohort.patients(cohort.val_idx), cohort.normalizer))
     if cohort.in_memory is None:
         out["skipped"] = list(SKIPPED_WHEN_STREAMED)
@@ -62,7 +94,20 @@ def evaluate_run(
         if pca_r2 is not None:
             out["factor_r2_pca"] = pca_r2()
     out.update(downstream_probe(mu, cohort, config))
+    if config.probe_table and cohort.labels:
+        out.update(label_probe_table(mu, cohort, config))
     return out, mu, logvar
+
+
+def label_probe_table(mu: np.ndarray, cohort: Cohort, config: EvalConfig) -> dict:
+    """metrics.json's ``probe_table``: every per-stay label probed on the embedding, the summary
+    statistics (in-memory cohorts) and both; a streamed cohort probes the embedding alone."""
+    from .probe_table import probe_table, table_metrics
+
+    data = cohort.in_memory.data if cohort.in_memory is not None else None
+    baseline = summary_statistics(data.values, data.masks) if data is not None else None
+    table = probe_table(mu, cohort.labels, baseline=baseline, seed=config.probe_seed, test_fraction=config.probe_test_fraction)
+    return table_metrics(table)
 
 
 @torch.no_grad()

@@ -2,7 +2,8 @@
 
 Everything here takes the encoder's outputs for a set of patients -- ``mu`` and ``logvar`` of the
 diagonal Gaussian q(z|x), shape (N, D) -- or decoder outputs of shape (N, T, V), and returns plain
-Python numbers, lists or numpy arrays that callers turn into lists (see ``latent_summary``).
+Python numbers, lists or numpy arrays that callers turn into lists (see ``latent_summary``). Only
+``free_bits_held`` runs torch: it asks the training loss's own free-bits term (``vaelab.losses``).
 
 A collapsed posterior has q(z|x) = p(z) = N(0, I) for every patient: KL 0, no spread of the means
 across patients, no active units and no mutual information between x and z. The metrics below
@@ -16,10 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from scipy.special import logsumexp
 
 from ..collapse import ACTIVE_UNIT_THRESHOLD
 from ..collapse import active_units as _count_active
+from ..losses import free_bits_kl, gaussian_kl
 from ..signal import BANDS, band_energy
 
 LOG_2PI = float(np.log(2.0 * np.pi))
@@ -52,6 +55,28 @@ def kl_per_dim(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:
 def total_kl(mu: np.ndarray, logvar: np.ndarray) -> float:
     """KL(q(z|x) || N(0, I)) summed over dimensions, in nats per patient; 0 means full collapse."""
     return float(np.sum(kl_per_dim(mu, logvar)))
+
+
+def free_bits_held(mu: np.ndarray, logvar: np.ndarray, free_bits: float, mode: str = "batch") -> np.ndarray:
+    """Per latent dimension, True where the free-bits floor holds it: the training loss's free-bits
+    term (``losses.free_bits_kl``, ``loss.free_bits`` and ``loss.free_bits_mode``) passes no gradient
+    to the dimension's KL for these patients, so beta has no effect on it. Shape (D,).
+
+    ``batch`` mode: the dimension's KL averaged over the patients is below ``free_bits``; ``sample``
+    mode: every patient's KL on it is. With ``free_bits`` 0 no dimension is held.
+    """
+    mu, logvar = _check_posterior(mu, logvar)
+    with torch.enable_grad():
+        kl = gaussian_kl(torch.tensor(mu), torch.tensor(logvar)).requires_grad_()
+        free_bits_kl(kl, free_bits, mode).backward()
+    return (kl.grad == 0).all(dim=0).numpy()
+
+
+def free_bits_summary(mu: np.ndarray, logvar: np.ndarray, free_bits: float, mode: str = "batch") -> dict:
+    """``free_bits_held_fraction`` (share of dimensions ``free_bits_held``) and ``beta_inactive``
+    (every dimension held: the objective's KL term is 0, so beta has no effect on the model)."""
+    held = free_bits_held(mu, logvar, free_bits, mode)
+    return {"free_bits_held_fraction": float(held.mean()), "beta_inactive": bool(held.all())}
 
 
 def latent_spread_per_dim(mu: np.ndarray) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 All functions take plain numpy arrays and return numpy arrays or JSON-serialisable dicts.
 Every probe splits *patients* (rows) once with a seeded split, fits on the training part only
-(scalers included) and reports a held-out score.
+(scalers included) and reports a held-out score. The table of every label with both probes, three
+feature sets and bootstrap intervals (``probe_table``) is built from these parts in probe_table.py.
 """
 
 from __future__ import annotations
@@ -47,6 +48,30 @@ def _check_features(features: np.ndarray, name: str) -> np.ndarray:
     return features
 
 
+def seeded_split(n_patients: int, seed: int, test_fraction: float = TEST_FRACTION, stratify=None) -> tuple[np.ndarray, np.ndarray]:
+    """The probes' one patient split: (train rows, test rows) of ``range(n_patients)``.
+
+    sklearn ``train_test_split`` with ``random_state=seed`` and ``test_size=test_fraction``, stratified
+    on ``stratify`` (a binary label) when given, so that both parts keep its positive rate. The same
+    seed and rows give the same split in every probe (the factor probes, ``classification_probe`` and
+    the probe table). Raises sklearn's ValueError when the split is impossible (too few rows or
+    members of a class); callers turn it into their own message.
+    """
+    return train_test_split(np.arange(n_patients), test_size=test_fraction, random_state=seed, stratify=stratify)
+
+
+def linear_classifier():
+    """The linear probe of a binary label: logistic regression on standardized features (scaler
+    fitted with it, on the training part), balanced class weights since ICU outcomes are rare."""
+    return make_pipeline(StandardScaler(), LogisticRegression(class_weight="balanced", max_iter=5000))
+
+
+def linear_regressor():
+    """The linear probe of a continuous target: ridge on standardized features, alpha chosen by
+    efficient leave-one-out CV over a fixed grid (RidgeCV)."""
+    return make_pipeline(StandardScaler(), RidgeCV(alphas=_RIDGE_ALPHAS))
+
+
 def _factor_split(
     embeddings: np.ndarray, factors: dict[str, np.ndarray], seed: int, test_fraction: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
@@ -62,7 +87,7 @@ def _factor_split(
         if not np.all(np.isfinite(values)):
             raise VaelabError(f"factor {name!r} contains NaN or infinite values")
         checked[name] = values
-    train, test = train_test_split(np.arange(n_patients), test_size=test_fraction, random_state=seed)
+    train, test = seeded_split(n_patients, seed, test_fraction)
     if len(train) < 6 or len(test) < 2:
         raise VaelabError(f"too few patients ({n_patients}) for a factor probe with test_fraction={test_fraction}")
     return embeddings, train, test, checked
@@ -164,7 +189,7 @@ def linear_factor_r2(
     embeddings, train, test, factors = _factor_split(embeddings, factors, seed, test_fraction)
     scores = {}
     for name, values in factors.items():
-        model = make_pipeline(StandardScaler(), RidgeCV(alphas=_RIDGE_ALPHAS))
+        model = linear_regressor()
         model.fit(embeddings[train], values[train])
         scores[name] = float(r2_score(values[test], model.predict(embeddings[test])))
     return scores
@@ -248,13 +273,13 @@ def classification_probe(features: np.ndarray, labels: np.ndarray, seed: int = 0
         )
     y = (labels == classes[1]).astype(int)
     try:
-        train, test = train_test_split(np.arange(len(y)), test_size=test_fraction, random_state=seed, stratify=y)
+        train, test = seeded_split(len(y), seed, test_fraction, stratify=y)
     except ValueError as error:
         raise VaelabError(f"cannot make a stratified split of {len(y)} patients ({int(y.sum())} positive): {error}") from error
     if len(np.unique(y[train])) < 2 or len(np.unique(y[test])) < 2:
         raise VaelabError(f"too few positives or negatives ({int(y.sum())} of {len(y)}) to have both classes in train and test")
 
-    model = make_pipeline(StandardScaler(), LogisticRegression(class_weight="balanced", max_iter=5000))
+    model = linear_classifier()
     model.fit(features[train], y[train])
     score = model.predict_proba(features[test])[:, 1]
     return {

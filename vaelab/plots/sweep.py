@@ -6,6 +6,7 @@ returns the path.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.colors import Normalize
+from matplotlib.ticker import MaxNLocator, NullFormatter
 
 from ..errors import VaelabError
 from .common import C_TRAIN, figure, no_data, save, target
@@ -24,6 +26,38 @@ def _require_columns(df: pd.DataFrame, columns: Sequence[str], what: str) -> Non
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise VaelabError(f"{what}: column(s) {missing} not in the table (have {list(df.columns)})")
+
+
+def _row_mask(df: pd.DataFrame, mask, what: str) -> np.ndarray:
+    """A boolean per row from a boolean sequence or the name of a boolean column (missing = False);
+    all False when ``mask`` is None."""
+    if mask is None:
+        return np.zeros(len(df), dtype=bool)
+    if isinstance(mask, str):
+        _require_columns(df, [mask], what)
+        mask = df[mask]
+    out = np.asarray(pd.Series(mask).fillna(False), dtype=bool).reshape(-1)
+    if len(out) != len(df):
+        raise VaelabError(f"{what}: pareto_mask has {len(out)} entries for {len(df)} rows")
+    return out
+
+
+def _pareto_rings(ax, xs: np.ndarray, ys: np.ndarray, label: str):
+    """Open black rings around the Pareto front's points: the one marker of the front in every figure."""
+    return ax.scatter(xs, ys, s=90, facecolors="none", edgecolors="black", lw=1.6, zorder=4, label=label)
+
+
+def log_ticks(lo: float, hi: float, most: int = 4) -> list[float]:
+    """At most ``most`` readable ticks for a log axis over [lo, hi] (lo > 0): 1, 2, 5 x 10^k, else
+    1 and 3 x 10^k, else every n-th decade; within one decade, plain linear steps."""
+    decades = range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+    for subs in ((1, 2, 5), (1, 3), (1,)):
+        ticks = [m * 10.0**k for k in decades for m in subs if lo <= m * 10.0**k <= hi]
+        if len(ticks) <= most:
+            break
+    if len(ticks) < 2:
+        ticks = [t for t in MaxNLocator(nbins=most - 1, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi) if lo <= t <= hi]
+    return list(dict.fromkeys(float(f"{t:.6g}") for t in ticks[:: max(1, math.ceil(len(ticks) / most))]))
 
 
 def _numeric_or_categorical(series: pd.Series) -> tuple[np.ndarray, list[str] | None]:
@@ -105,15 +139,7 @@ def plot_pareto(
     if not isinstance(df, pd.DataFrame):
         raise VaelabError(f"plot_pareto needs a pandas DataFrame, got {type(df).__name__}")
     _require_columns(df, [x, y] + ([color] if color is not None else []), "plot_pareto")
-    if isinstance(pareto_mask, str):
-        _require_columns(df, [pareto_mask], "plot_pareto")
-        pareto_mask = df[pareto_mask]
-    if pareto_mask is not None:
-        pareto = np.asarray(pd.Series(pareto_mask).fillna(False), dtype=bool).reshape(-1)
-        if len(pareto) != len(df):
-            raise VaelabError(f"pareto_mask has {len(pareto)} entries for {len(df)} rows")
-    else:
-        pareto = np.zeros(len(df), dtype=bool)
+    pareto = _row_mask(df, pareto_mask, "plot_pareto")
     xs = pd.to_numeric(df[x], errors="coerce").to_numpy(dtype=float)
     ys = pd.to_numeric(df[y], errors="coerce").to_numpy(dtype=float)
     keep = np.isfinite(xs) & np.isfinite(ys)
@@ -162,21 +188,19 @@ def plot_pareto(
             idx = np.flatnonzero(front)
             idx = idx[np.lexsort((ys[idx], xs[idx]))]
             ax.plot(xs[idx], ys[idx], color="black", lw=1.2, zorder=3)
-            handles.append(
-                ax.scatter(
-                    xs[idx], ys[idx], s=90, facecolors="none", edgecolors="black", lw=1.6, zorder=4, label=f"Pareto front ({len(idx)})"
-                )
-            )
+            handles.append(_pareto_rings(ax, xs[idx], ys[idx], f"Pareto front ({len(idx)})"))
         ax.legend(handles=handles, loc="best", fontsize=8)
         return save(fig, path)
 
 
-def plot_param_vs_objective(df: pd.DataFrame, params: list[str], objectives: list[str], path) -> Path:
+def plot_param_vs_objective(df: pd.DataFrame, params: list[str], objectives: list[str], path, pareto_mask=None) -> Path:
     """Grid of scatter plots: each sweep parameter (columns) against each objective (rows).
 
     Shows which hyperparameters drive an objective (e.g. β against active units). A parameter whose
     name contains ``beta`` gets a log x axis when all its values are > 0, since β is swept over
-    orders of magnitude; non-numeric parameters (e.g. schedule kind) are shown as categories.
+    orders of magnitude, with a few plainly written ticks (``log_ticks``); non-numeric parameters
+    (e.g. schedule kind) are shown as categories. ``pareto_mask`` (a boolean per row, or the name of
+    a boolean column) rings the Pareto front's trials in every panel, as in ``plot_pareto``.
     """
     path = target(path)
     if not isinstance(df, pd.DataFrame):
@@ -185,11 +209,13 @@ def plot_param_vs_objective(df: pd.DataFrame, params: list[str], objectives: lis
     if not params or not objectives:
         raise VaelabError("plot_param_vs_objective needs at least one parameter and one objective column")
     _require_columns(df, params + objectives, "plot_param_vs_objective")
+    pareto = _row_mask(df, pareto_mask, "plot_param_vs_objective")
     n_rows, n_cols = len(objectives), len(params)
 
     with figure((min(3.6 * n_cols + 0.8, 24.0), min(3.0 * n_rows + 1.0, 24.0))) as fig:
         axes = fig.subplots(n_rows, n_cols, squeeze=False, sharey="row")
         fig.suptitle("Sweep parameters vs objectives")
+        legend: dict[str, object] = {}
         for j, param in enumerate(params):
             xs, categories = _numeric_or_categorical(df[param])
             log_x = False
@@ -201,11 +227,17 @@ def plot_param_vs_objective(df: pd.DataFrame, params: list[str], objectives: lis
                 ys = pd.to_numeric(df[objective], errors="coerce").to_numpy(dtype=float)
                 keep = np.isfinite(xs) & np.isfinite(ys)
                 if keep.any():
-                    ax.scatter(xs[keep], ys[keep], s=20, color=C_TRAIN, alpha=0.75)
+                    legend["trials"] = ax.scatter(xs[keep], ys[keep], s=20, color=C_TRAIN, alpha=0.75, label="trials")
+                    front = keep & pareto
+                    if front.any():
+                        legend["pareto"] = _pareto_rings(ax, xs[front], ys[front], f"Pareto front ({int(pareto.sum())})")
                 else:
                     no_data(ax, "no finite values")
                 if log_x:
                     ax.set_xscale("log")
+                    ticks = log_ticks(*ax.get_xlim())
+                    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+                    ax.xaxis.set_minor_formatter(NullFormatter())
                 if categories is not None:
                     ax.set_xticks(np.arange(len(categories)))
                     ax.set_xticklabels(categories, rotation=30 if len(categories) > 3 else 0, fontsize=8)
@@ -215,4 +247,6 @@ def plot_param_vs_objective(df: pd.DataFrame, params: list[str], objectives: lis
                 if j == 0:
                     ax.set_ylabel(objective)
                 ax.grid(True, alpha=0.3)
+        if "pareto" in legend:
+            fig.legend(handles=list(legend.values()), loc="outside upper right", fontsize=8)
         return save(fig, path)

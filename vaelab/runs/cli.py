@@ -29,10 +29,13 @@ EXIT_DIVERGED = 3  # training diverged (NaN/Inf loss); metrics.json says so
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
+# What a config's _target_ may name (Hydra 1.4 runs only whitelisted targets): vaelab's callbacks.
+EXECUTION_TARGETS = ("vaelab.*",)
+
 register_configs()
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
+@hydra.main(config_path=CONFIG_DIR, config_name="config", execution_whitelist=EXECUTION_TARGETS)
 def app(cfg: DictConfig):
     """A single run exits 0 when done, EXIT_BAD_INPUT on bad input, EXIT_DIVERGED on divergence, and
     128 + the signal's number when SIGTERM/SIGINT stopped it (its state written: the same command
@@ -50,7 +53,13 @@ def app(cfg: DictConfig):
             experiment.trainer.threads = hydra_cfg.launcher.get("cpus_per_task")  # the job's share of the cores
         config = OmegaConf.to_container(cfg, resolve=True)
         if in_sweep:
-            result = run(experiment, output_dir, config)
+            pruning = trial_pruning(hydra_cfg, cfg, experiment)
+            try:
+                result = run(experiment, output_dir, config, on_epoch=pruning)
+            except BaseException:
+                if pruning is not None:
+                    pruning.finish("failed")
+                raise
         else:
             with Preemption().installed() as preemption:
                 try:
@@ -69,6 +78,12 @@ def app(cfg: DictConfig):
         sys.exit(EXIT_BAD_INPUT)
     log.info("%s -> %s", summary_line(result), output_dir)
     if in_sweep:
+        if pruning is not None:
+            pruning.finish(result["status"], result.get("best_val_loss"))
+        if result["status"] == "pruned":
+            import optuna
+
+            raise optuna.TrialPruned(f"epoch {result['pruned_epoch']}: {result['pruned_reason']}")
         broken = violated_constraints(result, experiment.sweep) if result["status"] == "ok" else []
         if broken:
             log.info("constraints broken (%s): objectives get the penalty", ", ".join(broken))
@@ -79,25 +94,46 @@ def app(cfg: DictConfig):
     return result
 
 
-def precheck_overrides(argv: list[str]) -> None:
+def trial_pruning(hydra_cfg, cfg: DictConfig, experiment):
+    """The sweep job's link to its Optuna trial, when ``sweep.pruner`` asks for one (None otherwise,
+    and for an in-memory study, which a job cannot reach: the log says so)."""
+    if experiment.sweep.pruner == "none":
+        return None
+    from ..study_storage import storage_url
+    from ..sweeps.pruning import TrialPruning  # optuna: imported by pruned sweeps only
+
+    url = storage_url(hydra_cfg.sweeper.get("storage"))
+    if url is None:
+        log.warning("sweep.pruner=%s needs a persistent study (hydra.sweeper.storage): trials are not pruned", experiment.sweep.pruner)
+        return None
+    settings = experiment.sweep
+    return TrialPruning(
+        url, hydra_cfg.sweeper.study_name, int(cfg.sweep_trial), settings.pruner, dict(settings.pruner_options), settings.collapse
+    )
+
+
+def precheck_overrides(argv: list[str]) -> str | None:
     """Compose the config once before Hydra does, to report a composition error (misspelt key,
     wrong type, unknown group option) in one line with exit code 2 instead of Hydra's multi-line
-    report. Sweep overrides (a,b / choice(...)) are left to the sweep."""
+    report. Sweep overrides (a,b / choice(...)) are left to the sweep. Returns the composed
+    ``hydra.mode`` (a search preset sets MULTIRUN), None when nothing was composed."""
     from hydra import compose, initialize_config_dir
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import ConfigCompositionException, OverrideParseException
 
     args = [a for a in argv if not a.startswith("-")]
     if any(a.startswith("-") and a not in ("-m", "--multirun") for a in argv):
-        return  # --cfg, --help, --info ... : Hydra's own business
+        return None  # --cfg, --help, --info ... : Hydra's own business
     try:
         parsed = OverridesParser.create().parse_overrides(args)
     except OverrideParseException:
-        return  # Hydra reports its own syntax errors
+        return None  # Hydra reports its own syntax errors
     plain = [o.input_line for o in parsed if not o.is_sweep_override()]
     try:
-        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-            compose(config_name="config", overrides=plain, return_hydra_config=True)
+        with initialize_config_dir(config_dir=CONFIG_DIR):
+            cfg = compose(config_name="config", overrides=plain, return_hydra_config=True)
+        mode = cfg.hydra.get("mode")
+        return getattr(mode, "name", mode)
     except (ConfigCompositionException, OmegaConfBaseException) as exc:
         message = str(exc).split("Config search path")[0]
         lines = [line.strip() for line in message.splitlines() if line.strip() and not line.startswith("To append")]
@@ -135,7 +171,7 @@ def known_keys(overrides: list[str]) -> list[str]:
     from hydra import compose, initialize_config_dir
 
     choices = [o for o in overrides if "=" in o and "." not in o.split("=", 1)[0] and not o.startswith(("+", "~"))]
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+    with initialize_config_dir(config_dir=CONFIG_DIR):
         cfg = compose(config_name="config", overrides=choices)
 
     def walk(node, prefix: str):
@@ -149,7 +185,12 @@ def known_keys(overrides: list[str]) -> list[str]:
 
 
 def main() -> None:
-    precheck_overrides(sys.argv[1:])
+    """The console entry point. Hydra 1.4 takes ``hydra.mode`` only from the primary config or the
+    command line; a search preset (``hparams_search=collapse``) sets MULTIRUN in its group file, so
+    its mode is passed on as ``--multirun`` here: the preset still enters multirun by itself."""
+    mode = precheck_overrides(sys.argv[1:])
+    if mode == "MULTIRUN" and not {"-m", "--multirun"} & set(sys.argv[1:]):
+        sys.argv.append("--multirun")
     app()
 
 

@@ -14,6 +14,7 @@ start-up and before any data is read. Each failure is one VaelabError line namin
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -22,8 +23,8 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from ..data.sources import DATA_SOURCES
-from ..errors import VaelabError
+from ..data.sources import DATA_SOURCES, check_seed
+from ..errors import VaelabError, check
 from ..evaluation.evaluate import EvalConfig
 from ..losses import LossConfig
 from ..models import MODELS
@@ -44,6 +45,19 @@ class ExperimentConfig:
     seed: int = 0
     quiet: bool = False  # no progress bar, only the final summary line
     sweep_trial: Optional[int] = None  # set by vaelab's Optuna sweeper: the trial this run is
+
+    def __post_init__(self) -> None:
+        check_seed(self.seed, "seed")
+        # Every float setting must be finite: Inf passes the components' range checks (lr > 0,
+        # beta >= 0, ...) but no run can use it.
+        for section in dataclasses.fields(self):
+            part = getattr(self, section.name)
+            if not dataclasses.is_dataclass(part):
+                continue
+            for f in dataclasses.fields(part):
+                value = getattr(part, f.name)
+                if isinstance(value, float):
+                    check(math.isfinite(value), f"{section.name}.{f.name}", f"must be finite, got {value}")
 
     def beta_schedule(self) -> BetaSchedule:
         return BetaSchedule.from_config(self.loss.beta, self.schedule)
@@ -71,7 +85,7 @@ def register_configs() -> None:
     keeps run directories of simultaneous starts apart."""
     if not OmegaConf.has_resolver("vaelab_pid"):
         # cached, so every job of a sweep (even in launcher subprocesses) resolves the same directory
-        OmegaConf.register_new_resolver("vaelab_pid", lambda: os.getpid(), use_cache=True)
+        OmegaConf.register_resolver("vaelab_pid", lambda: os.getpid(), use_cache=True)
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=ExperimentConfig)
     for group, options in GROUP_OPTIONS.items():

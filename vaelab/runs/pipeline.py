@@ -22,18 +22,18 @@ import torch
 
 from ..data.cohort import Cohort
 from ..data.latents import write_latents
-from ..data.prepare import PreparedData, check_fit, check_split, fitted_batch_size, prepare_data, split_patients
+from ..data.prepare import PreparedData, check_fit, fitted_batch_size, prepare_data, training_split
 from ..data.sources import data_source, load_data
 from ..data.streaming import Layer2Stream
 from ..errors import VaelabError
-from ..evaluation.evaluate import evaluate_run
+from ..evaluation.evaluate import check_probe_label, evaluate_run
 from ..evaluation.probes import factor_r2, pca_embeddings
 from ..io import CHECKPOINT_FILE, HISTORY_FILE, LATENTS_FILE, PLOTS_DIR, TRAIN_STATE_FILE
 from ..losses import VAELoss, build_loss
 from ..models import MODELS, VAEBase, build_model
 from ..training.checkpoint import model_args, save_checkpoint
 from ..training.inference import reconstruct
-from ..training.trainer import TrainingDiverged, TrainingInterrupted, TrainResult, seed_everything, train
+from ..training.trainer import TrainingDiverged, TrainingInterrupted, TrainingPruned, TrainResult, seed_everything, train
 from .config import ExperimentConfig
 from .recording import RunRecord, write_history
 
@@ -66,7 +66,7 @@ def prepared_data(experiment: ExperimentConfig) -> tuple[PreparedData, bool]:
     if key in _PREPARED:
         return _PREPARED[key], True
     data = load_data(experiment.data, progress=not experiment.quiet)
-    prepared = prepare_data(data, experiment.data.val_fraction, experiment.seed)
+    prepared = prepare_data(data, experiment.data.val_fraction, experiment.seed, data_source(experiment.data))
     for array in (data.values, data.masks, prepared.x, prepared.masks, prepared.train_idx, prepared.val_idx):
         array.flags.writeable = False
     _PREPARED[key] = prepared
@@ -98,8 +98,7 @@ def open_cohort(experiment: ExperimentConfig, record: RunRecord) -> Iterator[Coh
         yield Cohort.from_prepared(prepared)
         return
     with Layer2Stream(experiment.data.path, experiment.data.memory_mb, experiment.data.vitals) as stream:
-        train_idx, val_idx = split_patients(stream.n_patients, experiment.data.val_fraction, experiment.seed)
-        check_split(stream.n_patients, train_idx)
+        train_idx, val_idx = training_split(stream.n_patients, experiment.data.val_fraction, experiment.seed, str(stream.path))
         check_fit(stream.seq_len, str(stream.path))  # before the pass over the file
         normalizer = stream.fit_normalizer(train_idx)  # one pass over the file: checks every patient too
         record.result.update(memory_mb=experiment.data.memory_mb, chunk_size=stream.chunk_size)
@@ -122,6 +121,7 @@ def run(
     config: dict | None = None,
     progress: str | None = None,
     stop: Callable[[], bool] | None = None,
+    on_epoch: Callable[[list[dict]], None] | None = None,
 ) -> dict:
     """Train and evaluate one configured model; write the run directory; return metrics.json's content.
 
@@ -131,22 +131,24 @@ def run(
     ``status: interrupted``); the same call on the same directory resumes.
 
     A VaelabError about the inputs propagates (after metrics.json records ``status: failed``);
-    divergence is a result, not an error: ``status: diverged``.
+    divergence is a result, not an error: ``status: diverged``. ``on_epoch`` is the trainer's (a
+    sweep's pruner); a run it prunes is a result too: ``status: pruned``, with the epoch and reason.
     """
     streamed = bool(getattr(experiment.data, "stream", False))
     record = RunRecord(output_dir, **({"streamed": True} if streamed else {}))
     config = config if config is not None else asdict(experiment)
     try:
         with open_cohort(experiment, record) as cohort:
-            return _run(cohort, experiment, record, config, progress or ("none" if experiment.quiet else "bar"), stop)
+            return _run(cohort, experiment, record, config, progress or ("none" if experiment.quiet else "bar"), stop, on_epoch)
     except VaelabError as exc:
         record.failed(exc)
         raise
 
 
-def _run(cohort: Cohort, experiment: ExperimentConfig, record: RunRecord, config: dict, progress: str, stop) -> dict:
+def _run(cohort: Cohort, experiment: ExperimentConfig, record: RunRecord, config: dict, progress: str, stop, on_epoch) -> dict:
     result, output_dir = record.result, record.output_dir
     check_fit(cohort.seq_len, data_source(experiment.data))
+    check_probe_label(cohort, experiment.eval, data_source(experiment.data))  # before training, not after it
     result.update(
         n_patients=cohort.n_patients,
         n_train=len(cohort.train_idx),
@@ -159,11 +161,11 @@ def _run(cohort: Cohort, experiment: ExperimentConfig, record: RunRecord, config
     heads = model.has_heads
     train_source, val_source = cohort.patients(cohort.train_idx, heads), cohort.patients(cohort.val_idx, heads)
     record.lap("data_and_model")
-    outcome = train_recorded(model, loss_fn, train_source, val_source, experiment, record, progress, stop)
+    outcome = train_recorded(model, loss_fn, train_source, val_source, experiment, record, progress, stop, on_epoch)
     if outcome is None:
         return result
     record.lap("train")
-    figures, mu, logvar = evaluate_run(model, cohort, experiment.eval, lambda: pca_factor_r2(cohort, experiment))
+    figures, mu, logvar = evaluate_run(model, cohort, experiment.eval, lambda: pca_factor_r2(cohort, experiment), loss=experiment.loss)
     result.update(figures)
     record.lap("evaluate")
     write_history(output_dir / HISTORY_FILE, outcome.history)
@@ -173,14 +175,25 @@ def _run(cohort: Cohort, experiment: ExperimentConfig, record: RunRecord, config
         write_plots(output_dir / PLOTS_DIR, outcome.history, result, model, cohort, experiment)
     if cohort.stream is not None:  # the most patients the stream held, against its bound
         result.update(stream_max_patients=cohort.stream.max_patients, stream_peak_patients=cohort.stream.peak_resident)
-    return record.finish()
+    finished = record.finish()
+    if not experiment.trainer.keep_state:  # done: only a resume needs the state, the checkpoint stays
+        (output_dir / TRAIN_STATE_FILE).unlink(missing_ok=True)
+    return finished
 
 
 def train_recorded(
-    model: VAEBase, loss_fn: VAELoss, train_source, val_source, experiment: ExperimentConfig, record: RunRecord, progress: str, stop=None
+    model: VAEBase,
+    loss_fn: VAELoss,
+    train_source,
+    val_source,
+    experiment: ExperimentConfig,
+    record: RunRecord,
+    progress: str,
+    stop=None,
+    on_epoch=None,
 ) -> TrainResult | None:
     """Train with the run's settings and its resumable state file; the outcome goes into the record.
-    None when training diverged: then metrics.json and history.csv already say so."""
+    None when training diverged or was pruned: then metrics.json and history.csv already say so."""
     batch_size, note = fitted_batch_size(experiment.trainer.batch_size, len(train_source))
     t = dataclasses.replace(experiment.trainer, batch_size=batch_size)
     record.result["batch_size"] = batch_size
@@ -203,6 +216,7 @@ def train_recorded(
             state_path=state_path,
             fingerprint=training_fingerprint(experiment),
             stop=stop,
+            on_epoch=on_epoch,
         )
     except TrainingInterrupted as exc:
         record.interrupted(exc)
@@ -210,9 +224,13 @@ def train_recorded(
     except TrainingDiverged as exc:
         record.diverged(exc)
         return None
+    except TrainingPruned as exc:
+        record.pruned(exc)
+        return None
     record.result.update(
         epochs_trained=outcome.epochs_trained,
         best_epoch=outcome.best_epoch,
+        best_val_loss=outcome.best_loss,
         stopped_early=outcome.stopped_early,
         train_seconds=outcome.seconds,
         threads=torch.get_num_threads(),
@@ -238,6 +256,10 @@ def write_plots(plot_dir: Path, history: list[dict], result: dict, model: VAEBas
     plots.plot_training_curves(pd.DataFrame(history), plot_dir / "training_curves.png", recon_unit="MSE (normalized)")
     plots.plot_kl_per_dim(result["kl_per_dim"], plot_dir / "kl_per_dim.png", threshold=experiment.loss.free_bits)
     plots.plot_latent_spread(result["latent_spread_per_dim"], plot_dir / "latent_spread.png")
+    if result.get("probe_table"):
+        from ..evaluation.probe_table import table_from_metrics
+
+        plots.plot_probe_table(table_from_metrics(result), plot_dir / "probe_table.png")
     rows = cohort.val_idx[: min(experiment.eval.n_plot_patients, len(cohort.val_idx))]
     sample = cohort.sample(rows)
     x = cohort.normalizer.transform(sample.values, sample.masks)

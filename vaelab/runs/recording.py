@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..errors import VaelabError
 from ..io import HISTORY_FILE, METRICS_FILE, atomic_path, write_json
-from ..training.trainer import TrainingDiverged, TrainingInterrupted
+from ..training.trainer import TrainingDiverged, TrainingInterrupted, TrainingPruned
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,23 @@ class RunRecord:
         write_history(self.output_dir / HISTORY_FILE, exc.history)
         write_json(self.output_dir / METRICS_FILE, self.result)
         log.warning("run diverged: %s", exc)
+        return self.result
+
+    def pruned(self, exc: TrainingPruned) -> dict:
+        """Stopped by a sweep's pruner: a result like divergence; the directory keeps history.csv."""
+        last = exc.history[-1] if exc.history else {}
+        self.result.update(
+            status="pruned",
+            pruned_epoch=exc.epoch,
+            pruned_reason=exc.reason,
+            epochs_trained=len(exc.history),
+            val_kl=last.get("val_kl"),
+            val_active_units=last.get("active_units"),
+            train_seconds=time.perf_counter() - self.started,
+        )
+        write_history(self.output_dir / HISTORY_FILE, exc.history)
+        write_json(self.output_dir / METRICS_FILE, self.result)
+        log.info("run pruned: %s", exc)
         return self.result
 
     def interrupted(self, exc: TrainingInterrupted) -> None:

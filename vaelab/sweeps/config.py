@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import check
 from ..evaluation.objectives import DEFAULT_DIRECTIONS, DEFAULT_OBJECTIVES
+from .collapse_rule import CollapseRule
 
 
 @dataclass
@@ -28,8 +30,15 @@ class SweepConfig:
     heartbeat_seconds: int = 10  # a running trial's sweep process proves it is alive this often
     stale_after_seconds: int = 60  # a running trial silent this long belongs to a killed process: FAIL
     report: bool = True  # write the sweep report (table + plots) when the sweep ends
+    # Stop hopeless trials early (vaelab/sweeps/pruning.py): none, collapse (vaelab's rule), or an
+    # Optuna pruner (median, percentile, successive_halving, hyperband, wilcoxon) with its options.
+    pruner: str = "none"
+    pruner_options: dict[str, Any] = field(default_factory=dict)  # Optuna's; new keys need +: +sweep.pruner_options.n_warmup_steps=5
+    collapse: CollapseRule = field(default_factory=CollapseRule)  # the collapse rule's settings
 
     def __post_init__(self) -> None:
+        if isinstance(self.collapse, dict):  # built from a plain mapping (a config container)
+            self.collapse = CollapseRule(**self.collapse)
         check(len(self.objectives) >= 1, "sweep.objectives", "name at least one metric")
         check(
             len(self.objectives) == len(self.directions), "sweep.directions", f"needs one direction per objective ({len(self.objectives)})"
@@ -39,3 +48,7 @@ class SweepConfig:
         check(self.penalty > 0, "sweep.penalty", f"must be > 0, got {self.penalty}")
         check(self.heartbeat_seconds >= 1, "sweep.heartbeat_seconds", f"must be >= 1, got {self.heartbeat_seconds}")
         check(self.stale_after_seconds > self.heartbeat_seconds, "sweep.stale_after_seconds", "must exceed sweep.heartbeat_seconds")
+        if self.pruner != "none" or self.pruner_options:
+            from .pruning import check_pruner  # optuna costs seconds: a run without a pruner does not import it
+
+            check_pruner(self.pruner, dict(self.pruner_options))

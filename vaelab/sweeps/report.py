@@ -14,7 +14,7 @@ from .. import plots
 from ..analysis.pareto import pareto_mask
 from ..analysis.runs import load_kl_per_dim
 from ..analysis.studies import load_sweep
-from ..analysis.tables import constant_parameters, default_columns, format_table
+from ..analysis.tables import beta_inactive_note, constant_parameters, default_columns, format_table
 from ..errors import VaelabError
 from ..evaluation.objectives import DEFAULT_DIRECTIONS, DEFAULT_OBJECTIVES
 from ..io import atomic_path
@@ -25,7 +25,8 @@ REPORT_DIR = "report"
 
 
 def write_sweep_report(sweep_dir: str | Path) -> Path:
-    """Write ``<sweep_dir>/report/``: table.csv, table.txt, pareto.png, params_vs_objectives.png, kl_heatmap.png."""
+    """Write ``<sweep_dir>/report/``: table.csv, table.txt (with a line naming the trials whose beta had
+    no effect), pareto.png, params_vs_objectives.png, kl_heatmap.png."""
     sweep_dir = Path(sweep_dir)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -43,6 +44,10 @@ def write_sweep_report(sweep_dir: str | Path) -> Path:
     constant = constant_parameters(df)
     if constant:
         text += "\nsame in every row: " + ", ".join(f"{k}={v}" for k, v in constant.items())
+    note = beta_inactive_note(df)
+    if note:
+        text += "\n" + note
+        log.warning(note)
     with atomic_path(out / "table.txt") as tmp:
         tmp.write_text(text + "\n")
     ok = df[df["status"] == "ok"] if "status" in df.columns else df
@@ -57,7 +62,9 @@ def write_sweep_report(sweep_dir: str | Path) -> Path:
         )
     params = [p for p in df.attrs.get("parameters", []) if p in ok.columns and ok[p].nunique() > 1]
     if params and objectives and len(ok):
-        plots.plot_param_vs_objective(ok, params, list(objectives), out / "params_vs_objectives.png")
+        plots.plot_param_vs_objective(
+            ok, params, list(objectives), out / "params_vs_objectives.png", pareto_mask=ok["pareto"].to_numpy(bool)
+        )
     if len(ok):
         matrix, labels = load_kl_per_dim(ok)
         plots.plot_kl_heatmap(matrix, labels, out / "kl_heatmap.png")

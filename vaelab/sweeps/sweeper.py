@@ -13,7 +13,11 @@ samplers, and changes the loop (docs/design-notes.md §2):
   ``sweep.stale_after_seconds`` belongs to a killed process and is marked FAIL (then replaced).
 - A job that raises, or returns a non-finite value, becomes a FAIL trial; the sweep goes on.
   It gives up when one process has failed as many trials as the budget without completing any
-  (a broken config), or ten times the budget in all.
+  (a broken config), or ten times the budget in all (pruned trials included).
+- With ``sweep.pruner``, each job reports its epochs and a hopeless trial stops early: PRUNED,
+  not counted toward the budget (vaelab/sweeps/pruning.py).
+- A launcher that raises (submitit: a SLURM job past its time or memory limit) fails the trials
+  of that batch, not the sweep.
 - SIGTERM or SIGINT stops the sweep: its launcher's workers are killed, its running trials are
   marked FAIL, the report is written and the process exits EXIT_ENDED_SHORT.
 - The process exits 0 only when the study holds ``n_trials`` COMPLETE trials; otherwise it prints
@@ -33,7 +37,6 @@ import contextlib
 import logging
 import math
 import os
-import random
 import signal
 import sys
 import threading
@@ -45,15 +48,14 @@ from typing import Any, NoReturn
 
 import numpy as np
 import optuna
-import sqlalchemy.exc
 from hydra.core.utils import JobStatus
 from omegaconf import DictConfig, OmegaConf, open_dict
 from optuna.trial import TrialState
-from sqlalchemy.engine import make_url
 
 from hydra_plugins.hydra_optuna_sweeper._impl import OptunaSweeperImpl, create_params_from_overrides
 
 from ..errors import VaelabError, check
+from ..study_storage import STORAGE_ENV, STORAGE_FROM_ENV, has_password, make_storage, masked, storage_url
 from .config import SweepConfig
 
 log = logging.getLogger(__name__)
@@ -63,9 +65,6 @@ EXIT_BAD_CONFIG = 2  # a setting is invalid: found before the first trial, no tr
 EXIT_GAVE_UP = 4  # too many trials failed (a broken config or data): the budget was not reached
 EXIT_ENDED_SHORT = 5  # stopped (SIGTERM/SIGINT) before the budget was reached
 
-STORAGE_ENV = "VAELAB_STORAGE"  # the storage URL, for hydra.sweeper.storage=env (or null)
-STORAGE_FROM_ENV = "env"
-STORAGE_ATTEMPTS = 5
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 WORKER_GRACE_SECONDS = 3.0  # a worker still alive this long after SIGTERM gets SIGKILL
 
@@ -74,56 +73,6 @@ def fail(status: int, message: str) -> NoReturn:
     """One line on stderr and the exit status; SystemExit passes through Hydra without a traceback."""
     print(f"vaelab: error: {message}", file=sys.stderr)
     raise SystemExit(status)
-
-
-def storage_url(configured: Any) -> Any:
-    """The storage to use: ``env`` means ``$VAELAB_STORAGE`` (required); null means it when set,
-    else Optuna's in-memory storage; anything else is used as given."""
-    if configured is None or configured == STORAGE_FROM_ENV:
-        url = os.environ.get(STORAGE_ENV)
-        check(
-            bool(url) or configured is None,
-            "hydra.sweeper.storage",
-            f"'{STORAGE_FROM_ENV}' reads the URL from ${STORAGE_ENV}, which is not set",
-        )
-        return url or None
-    return configured
-
-
-def has_password(url: Any) -> bool:
-    try:
-        return isinstance(url, str) and bool(make_url(url).password)
-    except Exception:  # noqa: BLE001 - not a URL: no password
-        return False
-
-
-def masked(url: Any) -> str:
-    """A storage URL fit for a log line: its password replaced by ***."""
-    if not (isinstance(url, str) and "://" in url):
-        return str(url)
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - an unparsable URL is not echoed either
-        return url.split("://", 1)[0] + "://***"
-
-
-def make_storage(url: Any, heartbeat_seconds: int, stale_after_seconds: int):
-    """An RDB storage with heartbeats for a database URL; anything else is passed through.
-
-    Sweep workers started together on a fresh database all create its schema; all but the first
-    fail on the schema's version row (IntegrityError) or on SQLite's lock (OperationalError). The
-    schema exists by then, so connecting again succeeds: a few tries, with a short random pause.
-    """
-    if not (isinstance(url, str) and "://" in url):
-        return url
-    for attempt in range(1, STORAGE_ATTEMPTS + 1):
-        try:
-            return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat_seconds, grace_period=stale_after_seconds)
-        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError) as exc:
-            if attempt == STORAGE_ATTEMPTS:
-                raise
-            log.info("storage %s not ready (%s); trying again", masked(url), type(exc).__name__)
-            time.sleep(0.2 * attempt + random.random() * 0.3)
 
 
 @contextlib.contextmanager
@@ -236,17 +185,29 @@ def stop_workers() -> int:
     return len(pids)
 
 
+def trial_random_state(base_seed: int | None, number: int, stream: int = 0) -> np.random.RandomState:
+    """A random state for trial ``number``: its own SeedSequence stream of (seed, trial, stream).
+
+    Consecutive integer seeds of MT19937 give correlated first draws (NumPy's warning); a
+    SeedSequence spreads related seeds apart. No seed: fresh entropy.
+    """
+    entropy = None if base_seed is None else [int(base_seed) % 2**63, number, stream]
+    return np.random.RandomState(np.random.MT19937(np.random.SeedSequence(entropy)))
+
+
 def seed_for_trial(sampler, base_seed: int | None, number: int) -> None:
-    """Give the sampler a random state derived from (seed, trial number).
+    """Give the sampler (and the samplers it falls back on) random states derived from
+    (seed, trial number).
 
     A seeded sampler otherwise replays the same start-up draws in every process: a resumed sweep
-    repeats its first trials and two workers on one study draw identical ones. Per-trial seeds keep
-    a sweep reproducible and its trials distinct. (Optuna 2.10 samplers keep ``_rng``.)
+    repeats its first trials and two workers on one study draw identical ones. Per-trial streams keep
+    a sweep reproducible and its trials distinct. Optuna's samplers keep a LazyRandomState in ``_rng``.
     """
-    rng = np.random.RandomState((base_seed * 1_000_003 + number) % 2**32) if base_seed is not None else np.random.RandomState()
-    for obj in (sampler, getattr(sampler, "_random_sampler", None)):
-        if obj is not None and hasattr(obj, "_rng"):
-            obj._rng = rng
+    parts = [sampler, getattr(sampler, "_random_sampler", None), getattr(sampler, "_independent_sampler", None)]
+    for stream, part in enumerate(parts):
+        lazy = getattr(part, "_rng", None)
+        if lazy is not None and hasattr(lazy, "_rng"):
+            lazy._rng = trial_random_state(base_seed, number, stream)
 
 
 def count_states(study: optuna.Study) -> dict[TrialState, int]:
@@ -282,20 +243,21 @@ class TotalTrialsImpl(OptunaSweeperImpl):
         super().__init__(**kwargs)
         self.check_config = check_config
         self._in_flight: list[optuna.trial.Trial] = []
-        self._last_failure = ""
+        self._last_failure = self._last_pruned = ""
 
     def sweep(self, arguments: list[str]) -> None:
         settings, url = self._checked_settings()
         self._process_searchspace_config()
-        distributions, fixed_params = create_params_from_overrides(self._parse_sweeper_params_config() + list(arguments))
-        space = dict(self.search_space_distributions or {})
-        space.update(distributions)
+        space, fixed_params, fixed_overrides = create_params_from_overrides(self._parse_sweeper_params_config() + list(arguments))
         for name in fixed_params:
             space.pop(name, None)
 
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)  # the default SQLite file lives there
-        storage = make_storage(url, settings.heartbeat_seconds, settings.stale_after_seconds)
+        try:
+            storage = make_storage(url, settings.heartbeat_seconds, settings.stale_after_seconds)
+        except VaelabError as exc:
+            fail(EXIT_BAD_CONFIG, str(exc))
         directions = self._get_directions()
         study = optuna.create_study(
             study_name=self.study_name, storage=storage, sampler=self.sampler, directions=directions, load_if_exists=True
@@ -312,7 +274,7 @@ class TotalTrialsImpl(OptunaSweeperImpl):
 
         with interruptible():
             try:
-                why_short, status = self._run(study, storage, settings, space, fixed_params, len(directions)), EXIT_GAVE_UP
+                why_short, status = self._run(study, storage, settings, space, fixed_params, fixed_overrides, len(directions)), EXIT_GAVE_UP
                 ignore_stop_signals()  # the loop is over: the report runs to its end
             except Interrupted as exc:
                 why_short, status = self._stopped(study, exc), EXIT_ENDED_SHORT
@@ -345,10 +307,12 @@ class TotalTrialsImpl(OptunaSweeperImpl):
         except VaelabError as exc:
             fail(EXIT_BAD_CONFIG, str(exc))
 
-    def _run(self, study: optuna.Study, storage, settings: SweepConfig, space: dict, fixed_params: dict, n_objectives: int) -> str | None:
+    def _run(
+        self, study: optuna.Study, storage, settings: SweepConfig, space: dict, fixed_params: dict, fixed_overrides: list, n_objectives: int
+    ) -> str | None:
         """Run trials until the study holds the budget; why it stopped short (gave up), else None."""
         base_seed = self.config.hydra.sweeper.sampler.get("seed")
-        failures = completed = 0
+        failures = completed = pruned = 0
         while True:
             if isinstance(storage, optuna.storages.RDBStorage):
                 with warnings.catch_warnings():
@@ -363,23 +327,30 @@ class TotalTrialsImpl(OptunaSweeperImpl):
                 continue
             if (failures >= self.n_trials and completed == 0) or failures >= 10 * self.n_trials:
                 return f"gave up after {failures} failed trials in this process (last: {self._last_failure})"
-            self._in_flight = [study.ask() for _ in range(min(to_go, self.n_jobs))]
+            if failures + pruned >= 10 * self.n_trials:  # the pruner stops nearly every trial: the space (or rule) is wrong
+                return f"gave up after {pruned} pruned and {failures} failed trials in this process (last pruned: {self._last_pruned})"
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "Heartbeat of storage")  # this loop beats for its trials itself
+                self._in_flight = [study.ask() for _ in range(min(to_go, self.n_jobs))]
             trials = self._drop_surplus(study, self._in_flight)
             if not trials:
                 continue
             overrides = []
             for trial in trials:
                 seed_for_trial(self.sampler, base_seed, trial.number)
-                overrides += self._configure_trials([trial], space, fixed_params)
+                overrides += self._configure_trials([trial], space, fixed_params, fixed_overrides)
             overrides = [(*params, f"sweep_trial={trial.number}") for params, trial in zip(overrides, trials)]
             with heartbeats(storage, trials, settings.heartbeat_seconds):
-                returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
-            self.job_idx += len(returns)
+                try:
+                    returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
+                except Exception as exc:  # noqa: BLE001 - e.g. submitit: a SLURM job hit its time or memory limit
+                    returns = [exc] * len(trials)
+            self.job_idx += len(trials)
             for trial, ret in zip(trials, returns):
-                if self._tell(study, trial, ret, n_objectives):
-                    completed += 1
-                else:
-                    failures += 1
+                state = self._tell(study, trial, ret, n_objectives)
+                completed += state == TrialState.COMPLETE
+                failures += state == TrialState.FAIL
+                pruned += state == TrialState.PRUNED
             self._in_flight = []
 
     def _write_report(self, sweep_dir: Path) -> None:
@@ -403,11 +374,14 @@ class TotalTrialsImpl(OptunaSweeperImpl):
                 study.tell(trial, state=TrialState.FAIL)
         return kept
 
-    def _tell(self, study: optuna.Study, trial, ret, n_objectives: int) -> bool:
-        """COMPLETE with the job's finite values, else FAIL; never raises. True when complete."""
-        with contextlib.suppress(Exception):
-            trial.set_user_attr("run_dir", str(ret.hydra_cfg.hydra.runtime.output_dir))
+    def _tell(self, study: optuna.Study, trial, ret, n_objectives: int) -> TrialState:
+        """COMPLETE with the job's finite values, PRUNED when its pruner stopped it, else FAIL (also
+        when the launcher itself raised: ``ret`` is then its exception); never raises."""
         try:
+            if isinstance(ret, BaseException):
+                raise RuntimeError(f"the launcher failed: {type(ret).__name__}: {ret}") from ret
+            with contextlib.suppress(Exception):
+                trial.set_user_attr("run_dir", str(ret.hydra_cfg.hydra.runtime.output_dir))
             if ret.status == JobStatus.FAILED:
                 raise ret._return_value  # the job's exception (ret.return_value would also print the overrides to stderr)
             value = ret.return_value
@@ -415,9 +389,15 @@ class TotalTrialsImpl(OptunaSweeperImpl):
             if len(values) != n_objectives or not all(math.isfinite(v) for v in values):
                 raise ValueError(f"expected {n_objectives} finite objective values, got {value!r}")
             study.tell(trial, values=values)
-            return True
+            return TrialState.COMPLETE
+        except optuna.TrialPruned as exc:
+            self._last_pruned = str(exc)
+            log.info("Trial %d pruned: %s", trial.number, exc)
+            study.tell(trial, state=TrialState.PRUNED)
+            return TrialState.PRUNED
         except Exception as exc:  # noqa: BLE001 - any job failure becomes a FAIL trial
             self._last_failure = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             log.warning("Trial %d failed: %s", trial.number, self._last_failure)
-            study.tell(trial, state=TrialState.FAIL)
-            return False
+            with contextlib.suppress(Exception):
+                study.tell(trial, state=TrialState.FAIL)
+            return TrialState.FAIL

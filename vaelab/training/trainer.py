@@ -49,6 +49,17 @@ class TrainingInterrupted(Exception):
         self.batches_done = batches_done
 
 
+class TrainingPruned(Exception):
+    """An ``on_epoch`` judge stopped a hopeless run (a sweep's pruner); carries the epoch, the reason
+    and the history so far. The run's weights are its best so far, as after early stopping."""
+
+    def __init__(self, epoch: int, reason: str, history: list[dict] | None = None):
+        super().__init__(f"pruned at epoch {epoch}: {reason}")
+        self.epoch = epoch
+        self.reason = reason
+        self.history = history or []
+
+
 @dataclass
 class TrainConfig:
     """The trainer's settings (Hydra: ``trainer``); the run's seed is the experiment's own ``seed``."""
@@ -59,6 +70,7 @@ class TrainConfig:
     patience: int = 30  # epochs without a better validation objective before stopping
     threads: int | None = None  # torch intra-op threads; None leaves torch's default (all cores)
     resume: bool = True  # continue from the run directory's train_state.pt when it exists (same config)
+    keep_state: bool = True  # keep train_state.pt after a finished run (sweep presets drop it: MBs per trial)
     device: str = "cpu"  # cpu | cuda | cuda:N (refused with one line when CUDA is unavailable)
 
     def __post_init__(self) -> None:
@@ -90,6 +102,7 @@ class TrainResult:
     seconds: float
     stopped_early: bool = False
     extra: dict = field(default_factory=dict)
+    best_loss: float = float("nan")  # the best epoch's validation objective
 
 
 def seed_everything(seed: int) -> None:
@@ -180,6 +193,7 @@ def train(
     state_path: Path | None = None,
     fingerprint: str = "",
     stop: Callable[[], bool] | None = None,
+    on_epoch: Callable[[list[dict]], None] | None = None,
 ) -> TrainResult:
     """Train in place; the model ends with its best validation weights.
 
@@ -198,6 +212,9 @@ def train(
 
     ``progress``: a tqdm bar over epochs (``bar``), one INFO log line per epoch (``log``: what a
     batch system's log file or a Python caller wants), or nothing (``none``).
+
+    ``on_epoch(history)`` sees the history after each epoch (its state written); it may raise
+    TrainingPruned, which ends training with the best weights so far loaded into the model.
     """
     config = config or TrainConfig()
     if progress not in PROGRESS:
@@ -306,6 +323,14 @@ def train(
             _save_state(
                 state_path, _state(fingerprint, model, optimizer, best_state, best_loss, best_epoch, history, stopped_early, started, rng)
             )
+        if on_epoch is not None:
+            try:
+                on_epoch(history)
+            except TrainingPruned as exc:
+                bar.close()
+                model.load_state_dict(best_state)
+                exc.history = history
+                raise
         if stopped_early:
             break
     bar.close()
@@ -316,4 +341,5 @@ def train(
         epochs_trained=len(history),
         seconds=time.perf_counter() - started,
         stopped_early=stopped_early,
+        best_loss=best_loss,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -17,7 +18,9 @@ import yaml
 from conftest import TINY as CONFTEST_TINY
 from optuna.trial import TrialState
 
+from vaelab.analysis.tables import beta_inactive_note, default_columns, format_table, row_id_column
 from vaelab.errors import VaelabError
+from vaelab.report import write_sweep_report
 from vaelab.results import find_run_dirs, join_runs_study, load_kl_per_dim, load_runs, load_study, load_sweep, main, pareto_mask
 
 pytestmark = pytest.mark.slow
@@ -94,6 +97,9 @@ def test_single_and_multirun_load_together(runs):
     # lists stay out of the table; the run's own path is run_dir
     assert not {"kl_per_dim", "latent_spread_per_dim", "vitals", "output_dir"} & set(df.columns)
     assert "sweep_trial" not in df.columns  # null in every run: not a vaelab Optuna sweep
+    # the short run id: relative to the runs' common parent
+    assert sorted(df["run"]) == ["multirun/sweep/0", "multirun/sweep/1", "outputs/single"]
+    assert list(load_runs(runs["sweep"])["run"]) == ["0", "1"] and list(load_runs(runs["single"])["run"]) == ["single"]
 
     columns = list(df.columns)
     params = df.attrs["parameters"]
@@ -160,7 +166,7 @@ def test_load_study_without_objective_names_and_study_choice(tmp_path):
     assert "kl" in load_study(url, "second").columns
     with pytest.raises(VaelabError, match="no study 'third'"):
         load_study(url, "third")
-    with pytest.raises(VaelabError, match="no such SQLite file"):
+    with pytest.raises(VaelabError, match="no such file"):
         load_study(f"sqlite:///{tmp_path / 'missing.db'}")
     assert not (tmp_path / "missing.db").exists()
     with pytest.raises(VaelabError, match="cannot read Optuna storage"):
@@ -228,7 +234,8 @@ def test_cli_prints_a_table_and_writes_a_csv(runs, tmp_path, capsys):
     printed = capsys.readouterr()
     lines = printed.out.splitlines()
     header = lines[0].split()
-    assert header[0] == "pareto" and {"loss.beta", "status", "kl", "recon_mse", "factor_r2.level"} <= set(header)
+    assert header[:2] == ["run", "pareto"] and {"loss.beta", "status", "kl", "recon_mse", "factor_r2.level"} <= set(header)
+    assert sorted(line.split()[0] for line in lines[1:4]) == ["multirun/sweep/0", "multirun/sweep/1", "outputs/single"]
     assert "data.n_patients" not in header and "same in every row:" in printed.out  # constants go under the table
     assert "*" in printed.out and len([line for line in lines[1:] if line.strip().startswith("*") or " ok " in line]) == 3
 
@@ -250,9 +257,9 @@ def test_cli_shows_a_study_alone(tmp_path, capsys):
     url = study_storage(tmp_path / "optuna.db")
     assert main(["--storage", url, "--objectives", "kl:max", "recon_mse:min"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split()[:3] == ["pareto", "number", "state"] and {"loss.beta", "kl", "recon_mse"} <= set(lines[0].split())
+    assert lines[0].split()[:3] == ["number", "pareto", "state"] and {"loss.beta", "kl", "recon_mse"} <= set(lines[0].split())
     # trial 2 (kl 3, recon 0.3) dominates trial 0 (kl 1, recon 0.5); FAIL and RUNNING trials sort last
-    assert lines[1].split()[:3] == ["*", "2", "COMPLETE"] and lines[2].split()[:2] == ["0", "COMPLETE"]
+    assert lines[1].split()[:3] == ["2", "*", "COMPLETE"] and lines[2].split()[:2] == ["0", "COMPLETE"]
     assert len(lines) == 5
 
 
@@ -296,3 +303,72 @@ def test_runs_that_failed_on_their_input_are_hidden_by_default_and_shown_on_requ
         load_runs(root / "failed")
     assert main([str(root), "--failed", "--columns", "status"]) == 0
     assert "failed" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------------------
+# Which row is which; where beta had no effect
+
+
+def test_the_row_id_is_the_trial_number_in_one_sweep_and_the_run_otherwise():
+    runs = pd.DataFrame({"run": ["a/0", "a/1", "b/0"], "sweep_trial": [0, 1, 0], "status": ["ok"] * 3, "pareto": [True, False, False]})
+    assert row_id_column(runs) == "run"  # two sweeps' trial numbers collide
+    assert row_id_column(runs.iloc[:2]) == "sweep_trial"
+    assert row_id_column(runs.assign(sweep_trial=[0, 1, None])) == "run"  # a run outside any sweep
+    joined = runs.iloc[:2].assign(number=[0, 1])
+    assert row_id_column(joined) == "number" and default_columns(joined)[0] == "number"
+    assert row_id_column(pd.DataFrame({"kl": [1.0]})) is None
+    assert default_columns(runs)[0] == "run"
+    header = format_table(runs, default_columns(runs)).splitlines()[0].split()
+    assert header[:3] == ["run", "pareto", "status"]
+    assert format_table(runs, ["status", "run"]).splitlines()[0].split() == ["pareto", "status", "run"]
+
+
+def test_the_beta_inactive_note_names_the_rows_whose_beta_had_no_effect():
+    df = pd.DataFrame(
+        {
+            "number": [3, 0, 1, 2],
+            "beta_inactive": [True, False, True, None],  # trial 2 has no value (a failed trial, an older run)
+            "free_bits_held_fraction": [1.0, 0.5, 1.0, None],
+            "status": ["ok", "ok", "ok", None],
+            "pareto": [False] * 4,
+        }
+    )
+    note = beta_inactive_note(df)
+    assert note.startswith("beta had no effect in trials 1, 3 (2 of 3;") and "loss.free_bits" in note
+    assert "beta_inactive" in default_columns(df) and "free_bits_held_fraction" in default_columns(df)
+    assert beta_inactive_note(df.assign(beta_inactive=False)) == ""
+    assert beta_inactive_note(df.drop(columns="beta_inactive")) == ""
+    runs = pd.DataFrame({"run": ["x", "y"], "beta_inactive": [True, False]})
+    assert beta_inactive_note(runs).startswith("beta had no effect in run x (1 of 2;")
+
+
+def _mark_beta_inactive(run_dir: Path, inactive: bool) -> None:
+    metrics_file = run_dir / "metrics.json"
+    metrics = json.loads(metrics_file.read_text())
+    metrics.update(free_bits_held_fraction=1.0 if inactive else 0.25, beta_inactive=inactive)
+    metrics_file.write_text(json.dumps(metrics))
+
+
+def test_the_cli_and_the_sweep_report_say_where_beta_had_no_effect(runs, tmp_path, capsys):
+    """Real run directories whose metrics.json say beta_inactive (job 0 / trial 0) or not (job 1 / trial 2)."""
+    sweep = tmp_path / "sweep"
+    shutil.copytree(runs["sweep"], sweep)
+    for job, inactive in ((0, True), (1, False)):
+        _mark_beta_inactive(sweep / str(job), inactive)
+    assert main([str(sweep)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = lines[0].split()
+    assert header[:2] == ["run", "pareto"] and {"free_bits_held_fraction", "beta_inactive"} <= set(header)
+    assert lines[-1].startswith("beta had no effect in run 0 (1 of 2;")
+
+    for job in (0, 1):  # as vaelab's Optuna sweeper writes them: trials 0 and 2 of the study beside them
+        config_file = sweep / str(job) / ".hydra" / "config.yaml"
+        config = yaml.safe_load(config_file.read_text())
+        config["sweep_trial"] = {0: 0, 1: 2}[job]
+        config_file.write_text(yaml.safe_dump(config))
+    study_storage(sweep / "optuna.db")
+    report = write_sweep_report(sweep)
+    text = (report / "table.txt").read_text().splitlines()
+    assert text[0].split()[:2] == ["number", "pareto"] and "beta_inactive" in text[0].split()
+    assert text[-1].startswith("beta had no effect in trial 0 (1 of 2;")
+    assert {"table.csv", "table.txt", "pareto.png", "params_vs_objectives.png", "kl_heatmap.png"} <= {p.name for p in report.iterdir()}

@@ -139,6 +139,9 @@ def test_quirks_of_the_challenge_data(tmp_path):
     assert labels["age"].tolist() == pytest.approx([83.14, 45.0, 70.0])
     assert labels["gender"].tolist() == [0, 1, 1]
     assert labels["length_of_stay_hours"].tolist() == [5, 14, 6]  # last ICULOS
+    assert labels["sepsis_onset_in_window"].tolist() == [0, 0, 1]  # p000002's onset (ICULOS 10) is after T
+    assert labels["length_of_stay_over_7_days"].tolist() == [0, 0, 0]
+    assert labels["sepsis_onset_in_window"].dtype == labels["length_of_stay_over_7_days"].dtype == np.int8
 
     report = read_import_report(out)
     assert (report.n_files, report.n_kept, report.n_dropped_short, report.n_dropped_empty) == (4, 3, 0, 1)
@@ -170,6 +173,29 @@ def test_longer_window_and_min_hours(tmp_path):
     assert data.masks[0, 2:14].all(axis=1).sum() == 12 - 5  # ICULOS 3..14 all present but 5 cleaned hours
     assert data.masks[0, 14:].sum() == 0
     assert report.removed_per_vital["HR"] == 2  # HR 280 at ICULOS 12 is in a 20 h window
+
+
+def test_onset_in_window_and_long_stay_at_their_boundaries(tmp_path):
+    def stay(last_iculos: int, onset: int | None) -> str:
+        # Two rows are enough: ICULOS only has to increase, and the stay's length is its last ICULOS.
+        rows = [{**vitals(), "ICULOS": h, "SepsisLabel": int(onset is not None and h >= onset)} for h in (1, last_iculos)]
+        if onset is not None and onset not in (1, last_iculos):
+            rows.insert(1, {**vitals(), "ICULOS": onset, "SepsisLabel": 1})
+        return psv_text(rows)
+
+    files = {
+        "p000001": stay(T + 5, onset=T),  # label on in the window's last hour (index T - 1): inside
+        "p000002": stay(T + 5, onset=T + 1),  # first hour after the window: outside
+        "p000003": stay(pn.LONG_STAY_HOURS, onset=1),  # exactly 7 days: not longer
+        "p000004": stay(pn.LONG_STAY_HOURS + 1, onset=None),  # one hour more
+    }
+    data, _ = read_physionet2019(write_dir(tmp_path / "psv", files), seq_len=T, progress=False)
+    labels = data.labels
+    assert labels["sepsis_onset_hour"].tolist()[:3] == [T, T + 1, 1] and np.isnan(labels["sepsis_onset_hour"][3])
+    assert labels["sepsis_onset_in_window"].tolist() == [1, 0, 1, 0]
+    assert labels["sepsis"].tolist() == [1, 1, 1, 0]
+    assert labels["length_of_stay_hours"].tolist() == [T + 5, T + 5, 168, 169]
+    assert labels["length_of_stay_over_7_days"].tolist() == [0, 0, 0, 1]
 
 
 def test_directory_and_tar_give_identical_files(tmp_path):
@@ -361,6 +387,11 @@ def test_real_set_a(tmp_path):
     assert np.isnan(data.labels["sepsis_onset_hour"]).sum() == report.n_kept - data.labels["sepsis"].sum()
     assert 18 <= data.labels["age"].min() and data.labels["age"].max() <= 89
     assert data.labels["length_of_stay_hours"].max() <= 336
+    labels = data.labels
+    onset = labels["sepsis_onset_hour"]
+    assert (labels["sepsis_onset_in_window"] == (onset <= 48)).all()  # NaN (never septic) compares False
+    assert 0 < labels["sepsis_onset_in_window"].sum() < labels["sepsis"].sum()
+    assert (labels["length_of_stay_over_7_days"] == (labels["length_of_stay_hours"] > 168)).all()
     # ICU hour 1 is empty in every file that has it; later hours mostly observed.
     assert data.masks[:, 0].sum() == 0
     assert 0.3 < data.masks[:, 1:].mean() < 0.9

@@ -3,7 +3,12 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
+from vaelab.data.cohort import Cohort
+from vaelab.data.prepare import prepare_data
+from vaelab.data.synthetic import generate_synthetic
+from vaelab.evaluation.evaluate import EvalConfig, evaluate_run
 from vaelab.evaluation.metrics import (
     BANDS,
     active_units,
@@ -11,6 +16,8 @@ from vaelab.evaluation.metrics import (
     band_r2,
     band_sums,
     branch_mse,
+    free_bits_held,
+    free_bits_summary,
     kl_per_dim,
     latent_spread,
     latent_spread_per_dim,
@@ -20,6 +27,9 @@ from vaelab.evaluation.metrics import (
     mutual_information,
     total_kl,
 )
+from vaelab.losses import LossConfig, VAELoss
+from vaelab.models.base import VAEOutput
+from vaelab.models.registry import build_model
 
 # --- KL ---------------------------------------------------------------------------------------
 
@@ -156,6 +166,76 @@ def test_branch_mse_is_masked_mse_of_each_branch():
     result = branch_mse([recon, perfect], target, mask)
     assert result == [pytest.approx(6 / 5), 0.0]
     assert all(isinstance(v, float) for v in result)
+
+
+# --- free bits ---------------------------------------------------------------------------------
+
+
+def _posterior_with_kl(kl_per_dimension, n: int = 50, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Posteriors (unit variance) whose KL per dimension, averaged over patients, is ``kl_per_dimension``;
+    each patient's KL scatters around it."""
+    rng = np.random.default_rng(seed)
+    signs = rng.choice([-1.0, 1.0], size=(n, len(kl_per_dimension)))
+    scale = rng.uniform(0.5, 1.5, size=(n, len(kl_per_dimension)))
+    scale /= scale.mean(axis=0)  # mean of mu**2 / 2 is then exactly the target
+    mu = signs * np.sqrt(2.0 * np.asarray(kl_per_dimension) * scale)
+    return mu, np.zeros_like(mu)
+
+
+def test_free_bits_above_every_dimensions_kl_hold_all_of_them_and_beta_is_inactive():
+    mu, logvar = _posterior_with_kl([1.86, 0.4, 1.2])  # the issue's case: under the default 2 nats
+    np.testing.assert_allclose(kl_per_dim(mu, logvar), [1.86, 0.4, 1.2])
+    assert free_bits_summary(mu, logvar, free_bits=2.0) == {"free_bits_held_fraction": 1.0, "beta_inactive": True}
+    assert free_bits_summary(mu, logvar, free_bits=0.0) == {"free_bits_held_fraction": 0.0, "beta_inactive": False}
+    held = free_bits_held(mu, logvar, free_bits=1.5)
+    assert held.tolist() == [False, True, True]
+    assert free_bits_summary(mu, logvar, free_bits=1.5) == {"free_bits_held_fraction": pytest.approx(2 / 3), "beta_inactive": False}
+    json.dumps(free_bits_summary(mu, logvar, free_bits=1.5))
+
+
+def test_free_bits_zero_hold_nothing_even_for_a_collapsed_dimension():
+    mu, logvar = np.zeros((8, 2)), np.zeros((8, 2))  # KL exactly 0: beta's gradient still reaches it
+    assert free_bits_summary(mu, logvar, free_bits=0.0) == {"free_bits_held_fraction": 0.0, "beta_inactive": False}
+    assert free_bits_summary(mu, logvar, free_bits=0.1)["beta_inactive"] is True
+
+
+def test_sample_mode_holds_a_dimension_only_when_every_patient_is_under_the_floor():
+    mu, logvar = _posterior_with_kl([1.0, 1.0])  # mean KL 1 nat; single patients above 1.2 nats
+    assert free_bits_held(mu, logvar, 1.2, "batch").tolist() == [True, True]
+    assert free_bits_held(mu, logvar, 1.2, "sample").tolist() == [False, False]
+    assert free_bits_held(mu, logvar, 10.0, "sample").tolist() == [True, True]
+
+
+@pytest.mark.parametrize("mode", ["batch", "sample"])
+def test_held_dimensions_are_those_the_training_loss_gives_no_kl_gradient(mode):
+    """The definition is the loss's: beta * the free-bits term moves exactly the dimensions not held."""
+    rng = np.random.default_rng(1)
+    mu = rng.normal(0.0, [0.3, 1.0, 1.6, 2.5], size=(40, 4))
+    logvar = rng.normal(-0.5, 0.3, size=(40, 4))
+    free_bits = 1.0
+    mu_t, logvar_t = torch.tensor(mu, requires_grad=True), torch.tensor(logvar, requires_grad=True)
+    x = torch.zeros(40, 6, 2, dtype=torch.float64)
+    loss = VAELoss(config=LossConfig(beta=1.0, free_bits=free_bits, free_bits_mode=mode, branch_weight=0.0))
+    loss.objective(VAEOutput(x, mu_t, logvar_t, mu_t, []), x).kl_clamped.backward()
+    moved = (mu_t.grad != 0).any(dim=0) | (logvar_t.grad != 0).any(dim=0)
+    held = free_bits_held(mu, logvar, free_bits, mode)
+    assert 0 < held.sum() < 4  # a case where the answer is not the same for every dimension
+    assert held.tolist() == (~moved).tolist()
+
+
+def test_evaluate_run_reports_the_free_bits_floor_of_the_trained_loss():
+    prepared = prepare_data(generate_synthetic(n_patients=24, seq_len=48, seed=3), seed=0)
+    cohort = Cohort.from_prepared(prepared)
+    torch.manual_seed(0)
+    model = build_model("multiscale", cohort.n_vitals, cohort.seq_len, latent_dim=4, base_channels=8)
+    config = EvalConfig(plots=False)
+    without, _, _ = evaluate_run(model, cohort, config)
+    assert "beta_inactive" not in without and "free_bits_held_fraction" not in without
+    floor, _, _ = evaluate_run(model, cohort, config, loss=LossConfig(free_bits=1e6))
+    assert floor["free_bits_held_fraction"] == 1.0 and floor["beta_inactive"] is True
+    none, _, _ = evaluate_run(model, cohort, config, loss=LossConfig(free_bits=0.0))
+    assert none["free_bits_held_fraction"] == 0.0 and none["beta_inactive"] is False
+    json.dumps(floor)
 
 
 # --- summary ---------------------------------------------------------------------------------

@@ -4,10 +4,12 @@ import pytest
 from vaelab.errors import VaelabError
 from vaelab.evaluation.probes import (
     SUMMARY_STATISTICS,
+    TEST_FRACTION,
     classification_probe,
     factor_r2,
     linear_factor_r2,
     pca_embeddings,
+    seeded_split,
     summary_statistics,
 )
 
@@ -208,3 +210,17 @@ def test_classification_probe_rejects_a_single_class():
         classification_probe(np.zeros((50, 3)), np.ones(50))
     with pytest.raises(VaelabError, match="stratified split"):
         classification_probe(np.zeros((50, 3)), np.r_[np.zeros(49), 1])
+
+
+# --- the shared split ------------------------------------------------------------------------------
+
+
+def test_seeded_split_is_the_probes_one_split():
+    labels = np.r_[np.ones(20), np.zeros(80)]
+    train, test = seeded_split(100, seed=3, test_fraction=0.3, stratify=labels)
+    assert len(test) == 30 and labels[test].sum() == 6  # stratified: the positive rate kept
+    assert sorted(np.r_[train, test]) == list(range(100))
+    again = seeded_split(100, seed=3, test_fraction=0.3, stratify=labels)
+    np.testing.assert_array_equal(train, again[0])
+    assert not np.array_equal(test, seeded_split(100, seed=4, test_fraction=0.3, stratify=labels)[1])
+    assert seeded_split(100, seed=3)[1].shape == (round(100 * TEST_FRACTION),)

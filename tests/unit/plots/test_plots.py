@@ -357,6 +357,60 @@ def test_param_vs_objective_log_beta_only_when_positive(tmp_path, captured):
     assert [ax["xscale"] for ax in captured[-1]] == ["linear", "linear"]
 
 
+@pytest.mark.parametrize("lo, hi", [(0.01, 4.0), (0.15, 0.6), (0.5, 0.9), (0.03, 3.3), (1e-5, 1e3), (0.7, 0.72)])
+def test_log_ticks_are_few_and_inside_the_range(lo, hi):
+    ticks = sweep.log_ticks(lo, hi)
+    assert 2 <= len(ticks) <= 4 and ticks == sorted(ticks)
+    assert all(lo <= t <= hi for t in ticks)
+    assert all("e" not in f"{t:g}" for t in ticks if 1e-4 <= t <= 1e4)  # written plainly: 0.01, 0.2, 1
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """Per saved figure: its figure legend and, per axes, tick labels as drawn and the Pareto rings' points."""
+    seen: list[dict] = []
+    original = common.save
+
+    def spy(fig, path):
+        fig.canvas.draw()
+        seen.append(
+            {
+                "legend": [t.get_text() for legend in fig.legends for t in legend.get_texts()],
+                "axes": [
+                    {
+                        "major": [t.get_text() for t in ax.get_xticklabels() if t.get_text()],
+                        "minor": [t.get_text() for t in ax.get_xticklabels(minor=True) if t.get_text()],
+                        "rings": sum(len(c.get_offsets()) for c in ax.collections if len(c.get_facecolors()) == 0),
+                    }
+                    for ax in fig.axes
+                ],
+            }
+        )
+        return original(fig, path)
+
+    monkeypatch.setattr(sweep, "save", spy)
+    return seen
+
+
+def test_param_vs_objective_rings_the_pareto_front_and_labels_log_beta_plainly(tmp_path, drawn):
+    df = sweep_table()
+    df["beta"] = np.linspace(0.15, 0.6, len(df))  # under a decade: matplotlib's own log labels overlap here
+    plots.plot_param_vs_objective(df, ["beta", "schedule"], ["val_recon", "active_units"], tmp_path / "grid.png", pareto_mask="pareto")
+    figure = drawn[-1]
+    assert figure["legend"] == ["trials", f"Pareto front ({int(df['pareto'].sum())})"]
+    beta_axes = figure["axes"][0::2]
+    assert all(ax["rings"] == df["pareto"].sum() for ax in figure["axes"])
+    for ax in beta_axes:
+        assert ax["minor"] == [] and 2 <= len(ax["major"]) <= 4
+        assert all("10^" not in label and "times" not in label for label in ax["major"]), ax["major"]
+        assert all(float(label) > 0 for label in ax["major"])
+
+    plots.plot_param_vs_objective(df, ["beta"], ["val_recon"], tmp_path / "plain.png")  # no front given: no rings, no legend
+    assert drawn[-1]["legend"] == [] and drawn[-1]["axes"][0]["rings"] == 0
+    with pytest.raises(VaelabError, match="pareto_mask has 2 entries for 10 rows"):
+        plots.plot_param_vs_objective(df, ["beta"], ["val_recon"], tmp_path / "bad.png", pareto_mask=[True, False])
+
+
 def test_param_vs_objective_single_row_and_bad_columns(tmp_path):
     df = sweep_table().iloc[:1]
     assert_png(plots.plot_param_vs_objective(df, ["beta"], ["val_recon"], tmp_path / "grid.png"))

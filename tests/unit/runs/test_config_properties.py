@@ -107,9 +107,6 @@ def test_every_config_class_contributes_numeric_keys():
     assert {"data.memory_mb", "data.n_patients", "eval.mi_batch_size", "sweep.penalty", "seed"} <= names
 
 
-@pytest.mark.xfail(
-    strict=True, raises=pytest.fail.Exception, reason="accepted, then the run fails later (numpy/sklearn error or after training)"
-)
 @pytest.mark.parametrize(
     "override",
     [

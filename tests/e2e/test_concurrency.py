@@ -18,6 +18,7 @@ from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
 
 from vaelab.results import load_study
+from vaelab.study_storage import make_storage
 from vaelab.sweeps.sweeper import STORAGE_ENV
 
 pytestmark = pytest.mark.slow
@@ -79,7 +80,7 @@ def check_workers_share_the_budget(storage, study_name, sweep_dirs, total, tmp_p
     for p in procs:
         _, err = p.communicate(timeout=900)
         assert p.returncode == 0, err[-2000:]
-    study = optuna.load_study(study_name=study_name, storage=storage)
+    study = optuna.load_study(study_name=study_name, storage=make_storage(storage, heartbeat_seconds=None))
     complete = [t for t in study.get_trials() if t.state == TrialState.COMPLETE]
     assert len(complete) == total  # none lost, none extra
     run_dirs = [Path(t.user_attrs["run_dir"]) for t in complete]
@@ -106,6 +107,13 @@ def test_two_workers_share_one_sqlite_study(tmp_path):
     sweep_dir = tmp_path / "sweep"
     sweep_dir.mkdir()
     check_workers_share_the_budget(f"sqlite:///{sweep_dir}/optuna.db", "collapse", [sweep_dir, sweep_dir], 4, tmp_path)
+
+
+def test_two_workers_share_one_journal_file(tmp_path):
+    """Optuna's JournalStorage: several processes on one file, no database server."""
+    journal = tmp_path / "shared" / "study.log"
+    check_workers_share_the_budget(f"journal://{journal}", "collapse", [tmp_path / "worker_a", tmp_path / "worker_b"], 4, tmp_path)
+    assert journal.is_file()
 
 
 def test_a_sweep_killed_mid_trial_resumes_to_exactly_the_requested_trials(tmp_path):

@@ -95,12 +95,9 @@ def check_workers_share_the_budget(storage, study_name, sweep_dirs, total, tmp_p
     return study
 
 
-def test_two_workers_share_one_postgresql_study(postgres_url, tmp_path):
-    name = f"test_{uuid.uuid4().hex[:8]}"
-    try:
-        check_workers_share_the_budget(postgres_url, name, [tmp_path / "machine_a", tmp_path / "machine_b"], 4, tmp_path)
-    finally:
-        optuna.delete_study(study_name=name, storage=postgres_url)
+def test_two_workers_share_one_postgresql_study(secret_postgres_url, tmp_path):
+    url, _ = secret_postgres_url  # a database of its own: not one an older optuna left tables in
+    check_workers_share_the_budget(url, "collapse", [tmp_path / "machine_a", tmp_path / "machine_b"], 4, tmp_path)
 
 
 def test_two_workers_share_one_sqlite_study(tmp_path):

@@ -87,10 +87,10 @@ def register_configs() -> None:
         # cached, so every job of a sweep (even in launcher subprocesses) resolves the same directory
         OmegaConf.register_resolver("vaelab_pid", lambda: os.getpid(), use_cache=True)
     cs = ConfigStore.instance()
-    cs.store(name="base_config", node=ExperimentConfig)
+    cs.store(name="base_config", node=ExperimentConfig, replace=True)  # called again by each entry point: same nodes
     for group, options in GROUP_OPTIONS.items():
         for name, node in options.items():
-            cs.store(group=group, name=name, node=node)
+            cs.store(group=group, name=name, node=node, replace=True)
 
 
 def validate(cfg: DictConfig) -> ExperimentConfig:

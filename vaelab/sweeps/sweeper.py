@@ -263,6 +263,9 @@ class TotalTrialsImpl(OptunaSweeperImpl):
             study_name=self.study_name, storage=storage, sampler=self.sampler, directions=directions, load_if_exists=True
         )
         study.set_user_attr("objectives", list(settings.objectives))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(list(settings.objectives))  # the dashboard's axis names
         if has_password(self.storage):
             log.warning(
                 "hydra.sweeper.storage holds a password, which Hydra saves into every run's .hydra/hydra.yaml: "

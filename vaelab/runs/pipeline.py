@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -115,6 +116,14 @@ def model_and_loss(experiment: ExperimentConfig, n_vitals: int, seq_len: int) ->
     return model_args(name, n_vitals, seq_len, config), model, build_loss(experiment.loss, experiment.schedule)
 
 
+def default_progress(quiet: bool) -> str:
+    """A bar on a terminal; one log line per epoch (vaelab.log and the console log) when stderr is a file or
+    a pipe (a batch system's log), where a bar would write carriage-return frames; none when quiet."""
+    if quiet:
+        return "none"
+    return "bar" if sys.stderr.isatty() else "log"
+
+
 def run(
     experiment: ExperimentConfig,
     output_dir: str | Path,
@@ -126,7 +135,7 @@ def run(
     """Train and evaluate one configured model; write the run directory; return metrics.json's content.
 
     ``config`` is stored in the checkpoint (default: the experiment's fields); ``progress`` is the
-    trainer's (default: a bar, none when ``quiet``). When ``stop()`` turns true, training writes its
+    trainer's (default: ``default_progress``). When ``stop()`` turns true, training writes its
     state after the current batch and TrainingInterrupted propagates (metrics.json says
     ``status: interrupted``); the same call on the same directory resumes.
 
@@ -139,7 +148,7 @@ def run(
     config = config if config is not None else asdict(experiment)
     try:
         with open_cohort(experiment, record) as cohort:
-            return _run(cohort, experiment, record, config, progress or ("none" if experiment.quiet else "bar"), stop, on_epoch)
+            return _run(cohort, experiment, record, config, progress or default_progress(experiment.quiet), stop, on_epoch)
     except VaelabError as exc:
         record.failed(exc)
         raise

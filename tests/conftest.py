@@ -22,9 +22,9 @@ def compose_config():
     """compose(overrides) -> DictConfig from the repository's conf/ (as `python -m vaelab` sees it)."""
     register_configs()
 
-    def _compose(overrides=()):
+    def _compose(overrides=(), return_hydra_config=False):
         with initialize_config_dir(config_dir=str(CONF)):
-            return compose(config_name="config", overrides=list(overrides))
+            return compose(config_name="config", overrides=list(overrides), return_hydra_config=return_hydra_config)
 
     return _compose
 

@@ -20,7 +20,13 @@ pytestmark = pytest.mark.slow
 
 TINY_SWEEP = ["hparams_search=collapse", "data.n_patients=24", "data.seq_len=48", "model.latent_dim=4", "trainer.batch_size=16"]
 # A rule every trial breaks at its first judged epoch: the sweep must prune, and then give up.
-PRUNE_ALL = ["sweep.collapse.warmup_epochs=1", "sweep.collapse.patience=1", "sweep.collapse.min_kl=1e9", "trainer.epochs=5"]
+PRUNE_ALL = [
+    "sweep.pruner=collapse",
+    "sweep.collapse.warmup_epochs=1",
+    "sweep.collapse.patience=1",
+    "sweep.collapse.min_kl=1e9",
+    "trainer.epochs=5",
+]
 
 
 def sweep(tmp_path, sweep_dir, *overrides, timeout=600):

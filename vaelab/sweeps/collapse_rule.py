@@ -14,7 +14,7 @@ class CollapseRule:
     validation active units are below ``min_active_units`` or its true KL (nats, summed over the
     latent) is below ``min_kl``."""
 
-    warmup_epochs: int = 10
+    warmup_epochs: int = 30  # the default schedule's beta ramp: KL starts low in healthy runs too
     patience: int = 5
     min_active_units: int = 1
     min_kl: float = 0.5

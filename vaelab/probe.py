@@ -19,11 +19,10 @@ import sys
 import time
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pandas as pd
 
-from .data.layer2 import Layer2Data, read_layer2, read_strings, unreadable
+from .data.layer2 import Layer2Data, open_hdf5, read_layer2, read_strings, unreadable
 from .errors import VaelabError
 from .evaluation.probe_table import BOOTSTRAP_RESAMPLES, probe_table
 from .evaluation.probes import TEST_FRACTION, summary_statistics
@@ -39,17 +38,8 @@ def read_embedding(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """(``mu`` as (N, d) float64, ``patient_ids`` as (N,) str) of a latents file, every problem one
     line naming the file and the dataset."""
     path = Path(path)
-    if not path.exists():
-        raise VaelabError(f"{path}: file not found")
-    if not path.is_file():
-        raise VaelabError(f"{path}: not a file")
     try:
-        if not h5py.is_hdf5(path):
-            raise VaelabError(f"{path}: not an HDF5 file")
-        with h5py.File(path, "r") as f:
-            for name in ("mu", "patient_ids"):
-                if not isinstance(f.get(name), h5py.Dataset):
-                    raise VaelabError(f"{path}: dataset '{name}' is missing (a latents file holds 'mu' and 'patient_ids')")
+        with open_hdf5(path, ("mu", "patient_ids"), " (a latents file holds 'mu' and 'patient_ids')") as f:
             mu_ds = f["mu"]
             if mu_ds.dtype.kind not in "biuf" or mu_ds.ndim != 2:
                 raise VaelabError(

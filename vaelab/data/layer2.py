@@ -109,7 +109,13 @@ def read_layer2(path: str | os.PathLike) -> Layer2Data:
 
 
 def open_layer2(path: Path) -> h5py.File:
-    """The file opened read-only, once it is known to exist, be HDF5 and hold the required datasets."""
+    """The Layer-2 file opened read-only, once it is known to exist, be HDF5 and hold the required datasets."""
+    return open_hdf5(path, _REQUIRED)
+
+
+def open_hdf5(path: Path, required: tuple[str, ...], hint: str = "") -> h5py.File:
+    """An HDF5 file opened read-only, once it is known to exist, be HDF5 and hold the ``required``
+    datasets; each problem is one line naming the file (and the dataset, then ``hint``)."""
     if not path.exists():
         raise VaelabError(f"{path}: file not found")
     if not path.is_file():
@@ -118,12 +124,12 @@ def open_layer2(path: Path) -> h5py.File:
         if not h5py.is_hdf5(path):
             raise VaelabError(f"{path}: not an HDF5 file")
         f = h5py.File(path, "r")
-        missing = [name for name in _REQUIRED if not isinstance(f.get(name), h5py.Dataset)]
+        missing = [name for name in required if not isinstance(f.get(name), h5py.Dataset)]
     except OSError as e:  # truncated or corrupt file, permission denied
         raise unreadable(path, e) from e
     if missing:
         f.close()
-        raise VaelabError(f"{path}: dataset '{missing[0]}' is missing")
+        raise VaelabError(f"{path}: dataset '{missing[0]}' is missing{hint}")
     return f
 
 

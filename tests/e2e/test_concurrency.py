@@ -17,6 +17,7 @@ from conftest import REPO
 from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
 
+from vaelab.analysis.studies import EPOCHS_STUDY_SUFFIX
 from vaelab.results import load_study
 from vaelab.study_storage import make_storage
 from vaelab.sweeps.sweeper import STORAGE_ENV
@@ -66,10 +67,16 @@ def secret_postgres_url(postgres_url):
         as_postgres(f"DROP ROLE {name}")
 
 
-def check_workers_share_the_budget(storage, study_name, sweep_dirs, total, tmp_path):
+def check_workers_share_the_budget(storage, study_name, sweep_dirs, total, tmp_path, *overrides):
     procs = [
         subprocess.Popen(
-            sweep_cmd(d, f"hydra.sweeper.storage={storage}", f"hydra.sweeper.study_name={study_name}", f"hydra.sweeper.n_trials={total}"),
+            sweep_cmd(
+                d,
+                f"hydra.sweeper.storage={storage}",
+                f"hydra.sweeper.study_name={study_name}",
+                f"hydra.sweeper.n_trials={total}",
+                *overrides,
+            ),
             cwd=tmp_path,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -111,6 +118,38 @@ def test_two_workers_share_one_journal_file(tmp_path):
     journal = tmp_path / "shared" / "study.log"
     check_workers_share_the_budget(f"journal://{journal}", "collapse", [tmp_path / "worker_a", tmp_path / "worker_b"], 4, tmp_path)
     assert journal.is_file()
+
+
+@pytest.mark.parametrize("storage", ["sqlite", "journal"])
+def test_two_pruning_workers_share_one_study(tmp_path, storage):
+    """Pruned trials do not count toward the total, whichever worker ran them; each sweep trial has
+    exactly one companion trial, in the same state. Which trials the collapse rule prunes is set by
+    construction: the sweep draws the rule's KL floor itself, 0 (no trial is below it) or 1e9 (every
+    trial is, from the first judged epoch)."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    url = f"sqlite:///{shared}/optuna.db" if storage == "sqlite" else f"journal://{shared}/study.log"
+    pruned_by_floor = [
+        "sweep.pruner=collapse",
+        "sweep.collapse.warmup_epochs=1",
+        "sweep.collapse.patience=1",
+        "sweep.collapse.min_active_units=0",
+        "sweep.collapse.min_kl=choice(0, 1e9)",
+    ]
+    dirs = [tmp_path / "worker_a", tmp_path / "worker_b"]
+    study = check_workers_share_the_budget(url, "collapse", dirs, 3, tmp_path, *pruned_by_floor)
+    trials = study.get_trials()
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    assert pruned and {t.params["sweep.collapse.min_kl"] for t in pruned} == {1e9}  # the seeded draws include 1e9
+    assert {t.params["sweep.collapse.min_kl"] for t in trials if t.state == TrialState.COMPLETE} == {0}
+    for t in pruned:
+        assert t.user_attrs["pruned_epoch"] == 1
+        assert json.loads((Path(t.user_attrs["run_dir"]) / "metrics.json").read_text())["status"] == "pruned"
+    companions = optuna.load_study(study_name="collapse" + EPOCHS_STUDY_SUFFIX, storage=make_storage(url, heartbeat_seconds=None))
+    by_number = {t.number: t for t in trials}
+    assert sorted(c.user_attrs["sweep_trial"] for c in companions.get_trials()) == sorted(by_number)
+    for c in companions.get_trials():
+        assert c.state == by_number[c.user_attrs["sweep_trial"]].state
 
 
 def test_a_sweep_killed_mid_trial_resumes_to_exactly_the_requested_trials(tmp_path):

@@ -60,6 +60,31 @@ def test_collapsed_trials_are_pruned_at_their_epoch_kept_and_shown(tmp_path, lau
     assert table.returncode == 0 and table.stdout.count("pruned") >= 10, table.stderr
 
 
+def test_submitit_jobs_are_pruned_and_the_rest_fill_the_budget(tmp_path):
+    """The SLURM code path (submitit_local with slurm.yaml's settings). Which trials the rule prunes is
+    set by construction: the sweep draws the rule's KL floor itself, 0 (never met) or 1e9 (always)."""
+    sweep_dir = tmp_path / "sweep"
+    floor_drawn = [
+        "sweep.pruner=collapse",
+        "sweep.collapse.warmup_epochs=1",
+        "sweep.collapse.patience=1",
+        "sweep.collapse.min_active_units=0",
+        "sweep.collapse.min_kl=choice(0, 1e9)",
+        "trainer.epochs=3",
+    ]
+    proc = sweep(tmp_path, sweep_dir, "hydra/launcher=slurm_local", "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=2", *floor_drawn)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    trials = load(sweep_dir).get_trials()
+    states = {t.number: t.state for t in trials}
+    assert sum(s == TrialState.COMPLETE for s in states.values()) == 2
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    assert pruned and all(t.params["sweep.collapse.min_kl"] == 1e9 and t.user_attrs["pruned_epoch"] == 1 for t in pruned)
+    for t in trials:
+        metrics = json.loads((sweep_dir / f"trial_{t.number}" / "metrics.json").read_text())
+        assert metrics["status"] == ("pruned" if t.state == TrialState.PRUNED else "ok")
+    assert len(list((sweep_dir / ".submitit").glob("*/*_result.pkl"))) == len(trials)  # every job went through submitit
+
+
 def test_an_optuna_pruner_judges_each_epochs_validation_loss(tmp_path):
     sweep_dir = tmp_path / "sweep"
     options = ["sweep.pruner=median", "+sweep.pruner_options.n_startup_trials=1", "+sweep.pruner_options.n_warmup_steps=0"]

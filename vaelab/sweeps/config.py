@@ -31,7 +31,7 @@ class SweepConfig:
     stale_after_seconds: int = 60  # a running trial silent this long belongs to a killed process: FAIL
     report: bool = True  # write the sweep report (table + plots) when the sweep ends
     # Stop hopeless trials early (vaelab/sweeps/pruning.py): none, collapse (vaelab's rule), or an
-    # Optuna pruner (median, percentile, successive_halving, hyperband, wilcoxon) with its options.
+    # Optuna pruner (median, percentile, successive_halving, hyperband, wilcoxon, threshold) with its options.
     pruner: str = "none"
     pruner_options: dict[str, Any] = field(default_factory=dict)  # Optuna's; new keys need +: +sweep.pruner_options.n_warmup_steps=5
     collapse: CollapseRule = field(default_factory=CollapseRule)  # the collapse rule's settings

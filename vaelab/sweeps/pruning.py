@@ -4,7 +4,7 @@ A sweep job reports every epoch (``TrialPruning``, the trainer's ``on_epoch``): 
 figures (active units, true KL) as the trial's user attribute ``last_epoch``. Optuna's pruners judge one minimized value per epoch, and a vaelab
 study has several objectives, so the job also keeps a single-objective companion study
 ``<study>:epochs`` in the same storage (one trial per sweep trial, the validation loss per epoch).
-Every Optuna pruner (median, percentile, successive halving, Hyperband, Wilcoxon) then works as
+Every Optuna pruner (median, percentile, successive halving, Hyperband, Wilcoxon, threshold) then works as
 Optuna documents it, on any number of sweep objectives and with any launcher: jobs only need the
 storage, which every worker of a persistent study (SQLite, PostgreSQL, journal file) shares.
 
@@ -37,6 +37,7 @@ OPTUNA_PRUNERS = {
     "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
     "hyperband": optuna.pruners.HyperbandPruner,
     "wilcoxon": optuna.pruners.WilcoxonPruner,
+    "threshold": optuna.pruners.ThresholdPruner,
 }
 COLLAPSE = "collapse"
 NO_PRUNER = "none"

@@ -30,6 +30,7 @@ from ..losses import LossConfig
 from ..models import MODELS
 from ..schedules import SCHEDULE_KINDS, BetaSchedule, ScheduleConfig
 from ..sweeps.config import SweepConfig
+from ..tracking import LOGGER_OPTIONS, LoggerConfig
 from ..training.trainer import TrainConfig
 
 
@@ -45,6 +46,7 @@ class ExperimentConfig:
     seed: int = 0
     quiet: bool = False  # no progress bar, only the final summary line
     sweep_trial: Optional[int] = None  # set by vaelab's Optuna sweeper: the trial this run is
+    logger: Optional[LoggerConfig] = None  # experiment trackers: logger=tensorboard|mlflow|many (vaelab/tracking)
 
     def __post_init__(self) -> None:
         check_seed(self.seed, "seed")
@@ -91,6 +93,8 @@ def register_configs() -> None:
     for group, options in GROUP_OPTIONS.items():
         for name, node in options.items():
             cs.store(group=group, name=name, node=node, replace=True)
+    for name, node in LOGGER_OPTIONS.items():  # each sets only its own tracker's key, so a list of them adds up
+        cs.store(group="logger", name=name, node=node, replace=True)
 
 
 def validate(cfg: DictConfig) -> ExperimentConfig:

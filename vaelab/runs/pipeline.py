@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from hydra.core.hydra_config import HydraConfig
 
 from ..data.cohort import Cohort
 from ..data.latents import write_latents
@@ -29,9 +30,10 @@ from ..data.streaming import Layer2Stream
 from ..errors import VaelabError
 from ..evaluation.evaluate import check_probe_label, evaluate_run
 from ..evaluation.probes import factor_r2, pca_embeddings
-from ..io import CHECKPOINT_FILE, HISTORY_FILE, LATENTS_FILE, PLOTS_DIR, TRAIN_STATE_FILE
+from ..io import CHECKPOINT_FILE, HISTORY_FILE, LATENTS_FILE, METRICS_FILE, PLOTS_DIR, TRAIN_STATE_FILE, write_json
 from ..losses import VAELoss, build_loss
 from ..models import MODELS, VAEBase, build_model
+from ..tracking import RunContext, Trackers, open_trackers
 from ..training.checkpoint import model_args, save_checkpoint
 from ..training.inference import reconstruct
 from ..training.trainer import TrainingDiverged, TrainingInterrupted, TrainingPruned, TrainResult, seed_everything, train
@@ -48,7 +50,7 @@ CACHE_SIZE = 2  # data sets kept per process
 def training_fingerprint(experiment: ExperimentConfig) -> str:
     """What decides the training trajectory; a saved state is resumed only under the same one."""
     plain = asdict(experiment)
-    for key in ("quiet", "sweep", "eval", "sweep_trial"):
+    for key in ("quiet", "sweep", "eval", "sweep_trial", "logger"):
         plain.pop(key, None)
     for key in ("threads", "resume"):
         plain["trainer"].pop(key, None)
@@ -142,16 +144,51 @@ def run(
     A VaelabError about the inputs propagates (after metrics.json records ``status: failed``);
     divergence is a result, not an error: ``status: diverged``. ``on_epoch`` is the trainer's (a
     sweep's pruner); a run it prunes is a result too: ``status: pruned``, with the epoch and reason.
+
+    The trackers of ``experiment.logger`` see every epoch and the run's end, whatever its status;
+    a tracker that fails is switched off and named in metrics.json's ``tracking_errors``.
     """
     streamed = bool(getattr(experiment.data, "stream", False))
     record = RunRecord(output_dir, **({"streamed": True} if streamed else {}))
     config = config if config is not None else asdict(experiment)
+    trackers = Trackers()
     try:
+        trackers = open_trackers(experiment.logger, tracking_context(experiment, record.output_dir, config))
+        if experiment.logger is not None:
+            record.result["tracking_errors"] = trackers.errors  # the same list: errors of later epochs join it
+            record.lap("open_trackers")
         with open_cohort(experiment, record) as cohort:
-            return _run(cohort, experiment, record, config, progress or default_progress(experiment.quiet), stop, on_epoch)
+            hook = trackers.epoch_hook(on_epoch)
+            return _run(cohort, experiment, record, config, progress or default_progress(experiment.quiet), stop, hook)
     except VaelabError as exc:
         record.failed(exc)
         raise
+    finally:
+        finish_tracking(trackers, record)
+
+
+def tracking_context(experiment: ExperimentConfig, output_dir: Path, config: dict) -> RunContext:
+    """The run as the trackers see it: a sweep trial's sweep directory is Hydra's (the run
+    directory's parent outside Hydra), the launch directory Hydra's original working directory."""
+    launch_dir, sweep_dir = Path.cwd(), None
+    if HydraConfig.initialized():
+        hydra_cfg = HydraConfig.get()
+        launch_dir = Path(hydra_cfg.runtime.cwd)
+        if experiment.sweep_trial is not None:
+            sweep_dir = launch_dir / hydra_cfg.sweep.dir
+    elif experiment.sweep_trial is not None:
+        sweep_dir = output_dir.parent
+    return RunContext(output_dir, config, launch_dir, sweep_dir, experiment.sweep_trial)
+
+
+def finish_tracking(trackers: Trackers, record: RunRecord) -> None:
+    """Log the run's end; a tracker failing there is added to the metrics.json already written."""
+    before = len(trackers.errors)
+    trackers.finish(record.result)
+    metrics = record.output_dir / METRICS_FILE
+    if len(trackers.errors) > before and metrics.exists():
+        with contextlib.suppress(VaelabError):  # the run's own outcome stands
+            write_json(metrics, record.result)
 
 
 def _run(cohort: Cohort, experiment: ExperimentConfig, record: RunRecord, config: dict, progress: str, stop, on_epoch) -> dict:

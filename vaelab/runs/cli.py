@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import re
 import sys
+import warnings
 from pathlib import Path
 
 import hydra
@@ -31,6 +32,10 @@ CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
 # What a config's _target_ may name (Hydra 1.4 runs only whitelisted targets): vaelab's callbacks.
 EXECUTION_TARGETS = ("vaelab.*",)
+
+# hydra-ray-launcher 1.2.2 (the ray extra) calls omegaconf's deprecated register_new_resolver on import,
+# and Hydra's plugin scan prints that on every run's stderr, where a bad input must get one line.
+warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated", module=r"hydra_plugins\.hydra_ray_launcher")
 
 register_configs()
 
@@ -176,7 +181,7 @@ def known_keys(overrides: list[str]) -> list[str]:
 
     def walk(node, prefix: str):
         for name, value in node.items_ex(resolve=False) if hasattr(node, "items_ex") else node.items():
-            if OmegaConf.is_dict(value):
+            if OmegaConf.is_dict(value) and not value._is_none():  # an unset optional group (logger: null) is a leaf
                 yield from walk(value, f"{prefix}{name}.")
             else:
                 yield f"{prefix}{name}"

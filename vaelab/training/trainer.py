@@ -240,6 +240,7 @@ def train(
         torch.set_rng_state(saved["torch_rng"])
         rng.bit_generator.state = saved["numpy_rng"]
         first_epoch = len(history)
+        log.info("resuming from %s after epoch %d of %d", state_path, first_epoch, config.epochs)
     partial = saved.get("partial") if saved is not None else None  # an epoch interrupted mid-way
     started = time.perf_counter() - seconds_before
     bar = tqdm(

@@ -19,6 +19,7 @@ from optuna.trial import TrialState
 
 from vaelab.io import TRAIN_STATE_FILE
 from vaelab.runs.config import register_configs
+from vaelab.sweeps.sweeper import EXIT_BAD_CONFIG
 
 pytestmark = pytest.mark.slow
 
@@ -53,6 +54,8 @@ def test_a_parallel_launcher_runs_the_whole_budget(tmp_path, launcher):
         metrics = json.loads((run_dir / "metrics.json").read_text())
         assert metrics["status"] == "ok" and t.values == [metrics["kl"], metrics["latent_spread"], metrics["recon_mse"]]
         assert OmegaConf.load(run_dir / ".hydra" / "config.yaml").sweep_trial == t.number
+        # a trial trains with its launcher's share of the cores: slurm.yaml's cpus_per_task, or one per joblib worker
+        assert metrics["threads"] == (2 if launcher == "slurm_local" else 1)
     table = (sweep_dir / "report" / "table.csv").read_text().splitlines()
     assert len(table) == 1 + 3
     if launcher == "slurm_local":
@@ -77,6 +80,17 @@ def test_the_local_rehearsal_of_slurm_has_slurms_settings():
     assert "SlurmLauncher" in slurm._target_ and "LocalLauncher" in local._target_
     assert {k: slurm[k] for k in shared} == {k: local[k] for k in shared}
     assert slurm.tasks_per_node == 1  # more would run every trial that many times into one directory
+
+
+def test_a_gpu_the_trials_would_leave_idle_stops_the_sweep_before_its_first_trial(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    cmd = [sys.executable, "-m", "vaelab", *TINY_SWEEP, "hydra/launcher=slurm_local", "hydra.launcher.gpus_per_node=1"]
+    proc = subprocess.run([*cmd, f"hydra.sweep.dir={sweep_dir}"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == EXIT_BAD_CONFIG
+    assert proc.stderr.strip().splitlines() == [
+        "vaelab: error: hydra.launcher.gpus_per_node=1 gives each trial a GPU, but trainer.device=cpu leaves it idle: add trainer.device=cuda"
+    ]
+    assert not list(sweep_dir.glob("trial_*")) and not (sweep_dir / "optuna.db").exists()  # refused before any trial
 
 
 def _submitit_tasks(sweep_dir) -> list[int]:

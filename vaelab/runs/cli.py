@@ -18,6 +18,7 @@ from omegaconf.errors import OmegaConfBaseException
 from ..errors import VaelabError
 from ..evaluation.objectives import TrialFailed, objectives, violated_constraints
 from ..io import TRAIN_STATE_FILE
+from ..sweeps.launchers import trial_threads
 from ..training.trainer import TrainingInterrupted
 from .config import GROUP_OPTIONS, register_configs, validate
 from .pipeline import run, summary_line
@@ -51,11 +52,8 @@ def app(cfg: DictConfig):
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN and "vaelab" in str(hydra_cfg.sweeper.get("_target_", ""))
     try:
         experiment = validate(cfg)
-        launcher = str(hydra_cfg.launcher.get("_target_", ""))
-        if experiment.trainer.threads is None and "joblib" in launcher:
-            experiment.trainer.threads = 1  # parallel trials beat intra-op threads (docs/design-notes.md §1)
-        elif experiment.trainer.threads is None and "submitit" in launcher:
-            experiment.trainer.threads = hydra_cfg.launcher.get("cpus_per_task")  # the job's share of the cores
+        if experiment.trainer.threads is None:  # a sweep trial's share of the cores (docs/design-notes.md §1)
+            experiment.trainer.threads = trial_threads(hydra_cfg.launcher)
         config = OmegaConf.to_container(cfg, resolve=True)
         if in_sweep:
             pruning = trial_pruning(hydra_cfg, cfg, experiment)

@@ -57,6 +57,7 @@ from hydra_plugins.hydra_optuna_sweeper._impl import OptunaSweeperImpl, create_p
 from ..errors import VaelabError, check
 from ..study_storage import STORAGE_ENV, STORAGE_FROM_ENV, has_password, make_storage, masked, storage_url
 from .config import SweepConfig
+from .launchers import check_launcher
 
 log = logging.getLogger(__name__)
 
@@ -306,7 +307,12 @@ class TotalTrialsImpl(OptunaSweeperImpl):
         try:
             check(self.n_trials >= 0, "hydra.sweeper.n_trials", f"must be >= 0, got {self.n_trials}")
             check(self.n_jobs >= 1, "hydra.sweeper.n_jobs", f"must be >= 1, got {self.n_jobs}")
-            return self.check_config(task_config(self.config)), storage_url(self.storage)
+            task_cfg = task_config(self.config)
+            settings, url = self.check_config(task_cfg), storage_url(self.storage)
+            check_launcher(
+                self.config.hydra.launcher, str(OmegaConf.select(task_cfg, "trainer.device", default="cpu")), settings.pruner, url
+            )
+            return settings, url
         except VaelabError as exc:
             fail(EXIT_BAD_CONFIG, str(exc))
 

@@ -79,3 +79,13 @@ def test_a_cuda_run_from_the_cli_writes_a_checkpoint_the_cpu_can_load(run_cli, t
     data = generate_synthetic(24, 48, seed=0)
     mu, _ = encode_posterior(model, normalizer.transform(data.values, data.masks), data.masks)
     assert mu.shape == (24, 4) and np.isfinite(mu).all()
+
+
+def test_a_trial_sharing_the_gpu_is_capped_at_its_share_of_memory(tmp_path):
+    """What a joblib sweep with trainer.device=cuda gives each of its n_jobs trials: 1/n_jobs of the memory."""
+    prepared = prepare_data(generate_synthetic(40, 48, seed=1), seed=0)
+    tr, va = prepared.train_idx, prepared.val_idx
+    config = TrainConfig(epochs=1, batch_size=8, device="cuda", cuda_memory_fraction=0.25)
+    train(_tiny_model(), MultiScaleVAELoss(), prepared.x[tr], prepared.masks[tr], prepared.x[va], prepared.masks[va], config)
+    if hasattr(torch.cuda, "get_per_process_memory_fraction"):
+        assert torch.cuda.get_per_process_memory_fraction(0) == pytest.approx(0.25)

@@ -18,7 +18,7 @@ from omegaconf.errors import OmegaConfBaseException
 from ..errors import VaelabError
 from ..evaluation.objectives import TrialFailed, objectives, violated_constraints
 from ..io import TRAIN_STATE_FILE
-from ..sweeps.launchers import trial_threads
+from ..sweeps.launchers import trial_cuda_memory_fraction, trial_threads
 from ..training.trainer import TrainingInterrupted
 from .config import GROUP_OPTIONS, register_configs, validate
 from .pipeline import run, summary_line
@@ -52,8 +52,11 @@ def app(cfg: DictConfig):
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN and "vaelab" in str(hydra_cfg.sweeper.get("_target_", ""))
     try:
         experiment = validate(cfg)
-        if experiment.trainer.threads is None:  # a sweep trial's share of the cores (docs/design-notes.md §1)
-            experiment.trainer.threads = trial_threads(hydra_cfg.launcher)
+        trainer = experiment.trainer
+        if trainer.threads is None:  # a sweep trial's share of the cores (docs/design-notes.md §1)
+            trainer.threads = trial_threads(hydra_cfg.launcher)
+        if trainer.cuda_memory_fraction is None and in_sweep:  # and of the GPU, when trials share one
+            trainer.cuda_memory_fraction = trial_cuda_memory_fraction(hydra_cfg.launcher, hydra_cfg.sweeper.n_jobs, trainer.device)
         config = OmegaConf.to_container(cfg, resolve=True)
         if in_sweep:
             pruning = trial_pruning(hydra_cfg, cfg, experiment)

@@ -52,7 +52,7 @@ def training_fingerprint(experiment: ExperimentConfig) -> str:
     plain = asdict(experiment)
     for key in ("quiet", "sweep", "eval", "sweep_trial", "logger"):
         plain.pop(key, None)
-    for key in ("threads", "resume"):
+    for key in ("threads", "resume", "cuda_memory_fraction"):  # where and how fast, not what is trained
         plain["trainer"].pop(key, None)
     return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()
 

@@ -57,6 +57,15 @@ def trial_gpus(launcher: Mapping[str, Any]) -> int:
     return 0
 
 
+def trial_cuda_memory_fraction(launcher: Mapping[str, Any], trials_at_once: int, device: str) -> float | None:
+    """The share of one GPU's memory each trial may take when the joblib launcher runs
+    ``trials_at_once`` trials side by side on it (1 / that number); None elsewhere (a SLURM or Ray
+    trial has its GPU to itself, and a CPU trial allocates none)."""
+    if launcher_kind(launcher) == "joblib" and device.startswith("cuda") and trials_at_once > 1:
+        return 1.0 / trials_at_once
+    return None
+
+
 def check_launcher(launcher: Mapping[str, Any], device: str, pruner: str, storage_url: str | None) -> None:
     """Refuse a launcher and trainer that disagree on GPUs (one line naming both keys); warn when a
     SLURM sweep prunes through a study file that the nodes cannot share."""

@@ -72,12 +72,16 @@ class TrainConfig:
     resume: bool = True  # continue from the run directory's train_state.pt when it exists (same config)
     keep_state: bool = True  # keep train_state.pt after a finished run (sweep presets drop it: MBs per trial)
     device: str = "cpu"  # cpu | cuda | cuda:N (refused with one line when CUDA is unavailable)
+    # share of the GPU's memory this process may allocate (several trials on one GPU); None: no cap
+    cuda_memory_fraction: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "patience"):
             check(getattr(self, name) >= 1, f"trainer.{name}", f"must be >= 1, got {getattr(self, name)}")
         check(self.lr > 0, "trainer.lr", f"must be > 0, got {self.lr}")
         check(self.threads is None or self.threads >= 1, "trainer.threads", f"must be >= 1 or null, got {self.threads}")
+        fraction = self.cuda_memory_fraction
+        check(fraction is None or 0 < fraction <= 1, "trainer.cuda_memory_fraction", f"must be in (0, 1] or null, got {fraction}")
         resolve_device(self.device)
 
 
@@ -224,6 +228,8 @@ def train(
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     device = resolve_device(config.device)
+    if device.type == "cuda" and config.cuda_memory_fraction is not None:
+        torch.cuda.set_per_process_memory_fraction(config.cuda_memory_fraction, device)
     model.to(device)
     train_source, val_source = as_batch_source(x_train, mask_train), as_batch_source(x_val, mask_val)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)

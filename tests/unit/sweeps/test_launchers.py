@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from vaelab.errors import VaelabError
-from vaelab.sweeps.launchers import check_launcher, launcher_kind, trial_gpus, trial_threads
+from vaelab.sweeps.launchers import check_launcher, launcher_kind, trial_cuda_memory_fraction, trial_gpus, trial_threads
 
 SWEEP = ["hparams_search=collapse", "hydra.sweep.dir=/sweep"]
 
@@ -62,3 +62,11 @@ def test_a_pruned_slurm_sweep_on_a_node_local_study_is_warned_about(launcher, ca
         check_launcher(slurm, "cpu", "none", "sqlite:////tmp/optuna.db")  # no pruning: only the sweep process writes
         check_launcher(slurm, "cpu", "median", "sqlite:////shared/sweeps/optuna.db")
     assert [r.getMessage().split(" is on")[0] for r in caplog.records] == ["hydra.sweeper.storage sqlite:////tmp/optuna.db"]
+
+
+def test_trials_sharing_one_gpu_split_its_memory(launcher):
+    joblib = launcher("hydra/launcher=joblib")
+    assert trial_cuda_memory_fraction(joblib, 8, "cuda") == pytest.approx(1 / 8)
+    assert trial_cuda_memory_fraction(joblib, 1, "cuda") is None  # one at a time: the whole GPU
+    assert trial_cuda_memory_fraction(joblib, 8, "cpu") is None
+    assert trial_cuda_memory_fraction(launcher("hydra/launcher=slurm"), 8, "cuda") is None  # a GPU per job

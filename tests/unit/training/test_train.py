@@ -3,6 +3,7 @@ import pytest
 
 from vaelab.data.prepare import prepare_data
 from vaelab.data.synthetic import generate_synthetic
+from vaelab.errors import VaelabError
 from vaelab.losses import MultiScaleVAELoss
 from vaelab.models import build_model
 from vaelab.training import TrainConfig, TrainingDiverged, encode_posterior, reconstruct, seed_everything, train
@@ -124,3 +125,10 @@ def test_cuda_is_refused_with_one_line_when_unavailable_and_cpu_accepted():
             TrainConfig(device="cuda")
     else:  # on a GPU machine the same run trains there
         assert resolve_device("cuda").type == "cuda"
+
+
+@pytest.mark.parametrize("fraction", [0.0, -0.5, 1.5])
+def test_a_gpu_memory_share_outside_0_to_1_is_refused(fraction):
+    with pytest.raises(VaelabError, match=r"^config trainer.cuda_memory_fraction: must be in \(0, 1\] or null"):
+        TrainConfig(cuda_memory_fraction=fraction)
+    assert TrainConfig(cuda_memory_fraction=0.125).cuda_memory_fraction == 0.125

@@ -10,6 +10,7 @@ cores its neighbours train on. ``check_launcher`` refuses a disagreement before 
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,14 +36,14 @@ def launcher_kind(launcher: Mapping[str, Any]) -> str:
 def trial_threads(launcher: Mapping[str, Any]) -> int | None:
     """The torch threads a trial trains with when ``trainer.threads`` is null: its launcher's share of
     the cores (joblib: one, its trials run side by side; submitit: ``cpus_per_task``; Ray: the task's
-    ``num_cpus``); None for the basic launcher, whose one trial at a time may use every core."""
+    ``num_cpus``); None for the basic launcher, whose one trial at a time takes a single run's default."""
     kind = launcher_kind(launcher)
     if kind == "joblib":
         return 1
     if kind.startswith("submitit"):
         return launcher.get("cpus_per_task") or None
     if kind == "ray":
-        return int(((launcher.get("ray") or {}).get("remote") or {}).get("num_cpus") or 1)
+        return max(1, int(((launcher.get("ray") or {}).get("remote") or {}).get("num_cpus") or 1))  # a fraction: 1
     return None
 
 
@@ -77,6 +78,8 @@ def check_launcher(launcher: Mapping[str, Any], device: str, pruner: str, storag
             raise VaelabError(f"{key}={gpus} gives each trial a GPU, but trainer.device={device} leaves it idle: add trainer.device=cuda")
         if uses_cuda and not gpus:
             raise VaelabError(f"trainer.device={device}, but {key} is not set: the launcher gives the trials no GPU (add {key}=1)")
+    if kind == "ray":
+        check_ray_address(((launcher.get("ray") or {}).get("init") or {}).get("address"))
     if kind == "submitit_slurm" and pruner != "none" and storage_url and _node_local(storage_url):
         log.warning(
             "hydra.sweeper.storage %s is on a node-local path: SLURM jobs on other nodes cannot report to it, "
@@ -84,6 +87,19 @@ def check_launcher(launcher: Mapping[str, Any], device: str, pruner: str, storag
             storage_url,
             pruner,
         )
+
+
+def check_ray_address(address: str | None, timeout: float = 5.0) -> None:
+    """A ``host:port`` where no Ray cluster answers is refused at once; ray.init would retry it for
+    minutes per trial. null, ``auto``, ``local`` and ``ray://`` (Ray Client) addresses are Ray's to resolve."""
+    if not address or address in ("auto", "local") or "://" in address or ":" not in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except (OSError, ValueError):
+        raise VaelabError(f"hydra.launcher.ray.init.address={address}: no Ray cluster answers there") from None
 
 
 def _node_local(url: str) -> bool:

@@ -76,6 +76,11 @@ def fail(status: int, message: str) -> NoReturn:
     raise SystemExit(status)
 
 
+def hydra_override(key: str, value: str) -> str:
+    """``key='value'``, quoted for Hydra's override parser (a path may hold ':', ' ', '=' ...)."""
+    return f"{key}='" + value.replace("'", "\\'") + "'"
+
+
 @contextlib.contextmanager
 def heartbeats(storage, trials: Sequence[optuna.trial.Trial], interval: float) -> Iterator[None]:
     """Record a heartbeat for each trial every ``interval`` seconds while the block runs."""
@@ -321,6 +326,9 @@ class TotalTrialsImpl(OptunaSweeperImpl):
     ) -> str | None:
         """Run trials until the study holds the budget; why it stopped short (gave up), else None."""
         base_seed = self.config.hydra.sweeper.sampler.get("seed")
+        # a job may run in another working directory (a Ray worker runs where `ray start` ran): each
+        # gets the sweep directory, and so the default study file in it, as an absolute path
+        job_sweep_dir = hydra_override("hydra.sweep.dir", str(Path(str(self.config.hydra.sweep.dir)).resolve()))
         failures = completed = pruned = 0
         while True:
             if isinstance(storage, optuna.storages.RDBStorage):
@@ -348,7 +356,7 @@ class TotalTrialsImpl(OptunaSweeperImpl):
             for trial in trials:
                 seed_for_trial(self.sampler, base_seed, trial.number)
                 overrides += self._configure_trials([trial], space, fixed_params, fixed_overrides)
-            overrides = [(*params, f"sweep_trial={trial.number}") for params, trial in zip(overrides, trials)]
+            overrides = [(*params, f"sweep_trial={trial.number}", job_sweep_dir) for params, trial in zip(overrides, trials)]
             with heartbeats(storage, trials, settings.heartbeat_seconds):
                 try:
                     returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)

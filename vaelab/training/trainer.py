@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -68,7 +69,7 @@ class TrainConfig:
     batch_size: int = 64
     lr: float = 1e-3
     patience: int = 30  # epochs without a better validation objective before stopping
-    threads: int | None = None  # torch intra-op threads; None leaves torch's default (all cores)
+    threads: int | None = None  # torch intra-op threads; None: default_threads() (half the cores, at most 4)
     resume: bool = True  # continue from the run directory's train_state.pt when it exists (same config)
     keep_state: bool = True  # keep train_state.pt after a finished run (sweep presets drop it: MBs per trial)
     device: str = "cpu"  # cpu | cuda | cuda:N (refused with one line when CUDA is unavailable)
@@ -83,6 +84,18 @@ class TrainConfig:
         fraction = self.cuda_memory_fraction
         check(fraction is None or 0 < fraction <= 1, "trainer.cuda_memory_fraction", f"must be in (0, 1] or null, got {fraction}")
         resolve_device(self.device)
+
+
+MAX_DEFAULT_THREADS = 4
+
+
+def default_threads() -> int:
+    """The torch threads of a run that sets none: half the cores this process may run on (its
+    affinity: a SLURM job's or container's share), at most MAX_DEFAULT_THREADS. A pool over every
+    core waits at each op for its slowest thread, so on a machine that other processes share, one
+    descheduled thread stalls the run (benchmarks/threads.py; README "Performance")."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(MAX_DEFAULT_THREADS, cores // 2))
 
 
 def resolve_device(name: str) -> torch.device:
@@ -223,8 +236,7 @@ def train(
     config = config or TrainConfig()
     if progress not in PROGRESS:
         raise ValueError(f"progress must be one of {PROGRESS}, got {progress!r}")
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    torch.set_num_threads(config.threads or default_threads())
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     device = resolve_device(config.device)

@@ -70,3 +70,20 @@ def test_trials_sharing_one_gpu_split_its_memory(launcher):
     assert trial_cuda_memory_fraction(joblib, 1, "cuda") is None  # one at a time: the whole GPU
     assert trial_cuda_memory_fraction(joblib, 8, "cpu") is None
     assert trial_cuda_memory_fraction(launcher("hydra/launcher=slurm"), 8, "cuda") is None  # a GPU per job
+
+
+def test_a_ray_address_where_nothing_answers_is_refused_at_once(launcher):
+    import socket
+
+    with socket.socket() as free:  # a port on the loopback that nobody listens on
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    with pytest.raises(VaelabError, match=rf"^hydra.launcher.ray.init.address=127.0.0.1:{port}: no Ray cluster answers there"):
+        check_launcher(launcher("hydra/launcher=ray", f"hydra.launcher.ray.init.address=127.0.0.1:{port}"), "cpu", "none", None)
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        address = f"127.0.0.1:{listening.getsockname()[1]}"
+        check_launcher(launcher("hydra/launcher=ray", f"hydra.launcher.ray.init.address={address}"), "cpu", "none", None)
+    for address in ("null", "auto", "local"):  # Ray's to resolve
+        check_launcher(launcher("hydra/launcher=ray", f"hydra.launcher.ray.init.address={address}"), "cpu", "none", None)

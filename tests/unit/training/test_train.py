@@ -132,3 +132,27 @@ def test_a_gpu_memory_share_outside_0_to_1_is_refused(fraction):
     with pytest.raises(VaelabError, match=r"^config trainer.cuda_memory_fraction: must be in \(0, 1\] or null"):
         TrainConfig(cuda_memory_fraction=fraction)
     assert TrainConfig(cuda_memory_fraction=0.125).cuda_memory_fraction == 0.125
+
+
+@pytest.mark.parametrize(("cores", "expected"), [(1, 1), (2, 1), (3, 1), (4, 2), (8, 4), (64, 4)])
+def test_a_run_that_sets_no_threads_takes_half_its_cores_at_most_four(monkeypatch, cores, expected):
+    from vaelab.training.trainer import default_threads
+
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(cores)))
+    assert default_threads() == expected
+
+
+def test_training_without_a_thread_setting_uses_the_default_threads(prepared):
+    import torch
+
+    from vaelab.training.trainer import default_threads
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(7)
+        data, tr, va = prepared.data, prepared.train_idx, prepared.val_idx
+        model = build_model("multiscale_conv1d", data.n_vitals, data.seq_len, latent_dim=4, base_channels=8)
+        train(model, MultiScaleVAELoss(), prepared.x[tr], prepared.masks[tr], prepared.x[va], prepared.masks[va], TrainConfig(epochs=1))
+        assert torch.get_num_threads() == default_threads()
+    finally:
+        torch.set_num_threads(before)

@@ -4,6 +4,9 @@ The CLI prints these as a single line and exits non-zero; anything else is a bug
 traceback.
 """
 
+import dataclasses
+import math
+
 
 class VaelabError(Exception):
     """A user-facing error; the message names the file, dataset or config key and the problem."""
@@ -17,3 +20,15 @@ def check(condition: bool, key: str, problem: str) -> None:
     """
     if not condition:
         raise VaelabError(f"config {key}: {problem}")
+
+
+def check_finite(config, section: str) -> None:
+    """Every float field of a Config dataclass is finite (``config <section>.<field>: must be finite``).
+
+    Inf passes the range checks (lr > 0, beta >= 0) but no run can use it; each Config calls this at
+    the end of its ``__post_init__``, after its own checks.
+    """
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if isinstance(value, float):
+            check(math.isfinite(value), f"{section}.{f.name}", f"must be finite, got {value}")

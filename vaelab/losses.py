@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
-from .errors import VaelabError, check
+from .errors import VaelabError, check, check_finite
 from .models.base import VAEOutput
 from .schedules import BetaSchedule, ScheduleConfig
 from .signal import HeadTargets, head_targets, log_band_power
@@ -47,6 +47,7 @@ class LossConfig:
         )
         for name in ("branch_weight", "spectral_weight", "band_power_weight", "quantile_weight"):
             check(getattr(self, name) >= 0, f"loss.{name}", f"must be >= 0, got {getattr(self, name)}")
+        check_finite(self, "loss")
 
 
 def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:

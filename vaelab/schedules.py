@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import check
+from .errors import check, check_finite
 
 SCHEDULE_KINDS = ("constant", "linear", "cyclical")
 
@@ -38,6 +38,7 @@ class ScheduleConfig:
                 "schedule.cycle_epochs",
                 f"({self.cycle_epochs}) is shorter than schedule.warmup_epochs ({self.warmup_epochs}): the ramp would never reach beta",
             )
+        check_finite(self, "schedule")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import Optional
 
 from omegaconf import MISSING
 
-from ..errors import VaelabError, check
+from ..errors import VaelabError, check, check_finite
 from .layer2 import DEFAULT_VITALS, Layer2Data, read_layer2, vital_columns
 from .prepare import VAL_FRACTION
 from .streaming import DEFAULT_MEMORY_MB
@@ -42,6 +42,7 @@ class DataConfig:
     def __post_init__(self) -> None:
         check(0.0 < self.val_fraction < 1.0, "data.val_fraction", f"must be between 0 and 1, got {self.val_fraction}")
         _check_vitals(self.vitals, "data.vitals")
+        check_finite(self, "data")
 
 
 @dataclass

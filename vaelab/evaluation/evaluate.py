@@ -19,7 +19,7 @@ from ..data.batches import BatchSource
 from ..data.cohort import Cohort
 from ..data.prepare import Normalizer
 from ..data.sources import check_seed
-from ..errors import VaelabError, check
+from ..errors import VaelabError, check, check_finite
 from ..losses import LossConfig
 from ..models.base import VAEBase
 from ..models.multiscale import BRANCHES
@@ -54,6 +54,7 @@ class EvalConfig:
             f"must be between 0 and 1 (exclusive), got {self.probe_test_fraction}",
         )
         check(self.n_plot_patients >= 1, "eval.n_plot_patients", f"must be >= 1, got {self.n_plot_patients}")
+        check_finite(self, "eval")
 
 
 def check_probe_label(cohort: Cohort, config: EvalConfig, source: str) -> None:

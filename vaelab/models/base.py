@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
-from ..errors import check
+from ..errors import check, check_finite
 
 
 def observed_inputs(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -31,6 +31,7 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         check(self.latent_dim >= 1, "model.latent_dim", f"must be >= 1, got {self.latent_dim}")
+        check_finite(self, "model")
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..errors import check
+from ..errors import check, check_finite
 
 
 @dataclass
@@ -24,6 +24,7 @@ class CollapseRule:
         check(self.patience >= 1, "sweep.collapse.patience", f"must be >= 1, got {self.patience}")
         check(self.min_active_units >= 0, "sweep.collapse.min_active_units", f"must be >= 0, got {self.min_active_units}")
         check(math.isfinite(self.min_kl) and self.min_kl >= 0, "sweep.collapse.min_kl", f"must be a number >= 0, got {self.min_kl}")
+        check_finite(self, "sweep.collapse")
 
     def collapsed(self, row: dict) -> bool:
         return row["active_units"] < self.min_active_units or row["val_kl"] < self.min_kl

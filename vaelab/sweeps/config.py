@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import check
+from ..errors import check, check_finite
 from ..evaluation.objectives import DEFAULT_DIRECTIONS, DEFAULT_OBJECTIVES
 from .collapse_rule import CollapseRule
 
@@ -52,3 +52,4 @@ class SweepConfig:
             from .pruning import check_pruner  # optuna costs seconds: a run without a pruner does not import it
 
             check_pruner(self.pruner, dict(self.pruner_options))
+        check_finite(self, "sweep")

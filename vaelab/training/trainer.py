@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from ..collapse import active_units
 from ..data.batches import BatchSource, as_batch_source
-from ..errors import VaelabError, check
+from ..errors import VaelabError, check, check_finite
 from ..io import atomic_path
 from ..losses import LossTerms, VAELoss
 from ..models.base import VAEBase
@@ -84,6 +84,7 @@ class TrainConfig:
         fraction = self.cuda_memory_fraction
         check(fraction is None or 0 < fraction <= 1, "trainer.cuda_memory_fraction", f"must be in (0, 1] or null, got {fraction}")
         resolve_device(self.device)
+        check_finite(self, "trainer")
 
 
 MAX_DEFAULT_THREADS = 4

@@ -27,6 +27,19 @@ LATENTS_FILE = "vae_latents.h5"
 PLOTS_DIR = "plots"
 
 
+def flatten(tree: dict, separator: str = ".", prefix: str = "") -> dict:
+    """Nested mappings as one level (metrics.json's and configs' nested keys):
+    ``{"loss": {"beta": 0.5}}`` -> ``{"loss.beta": 0.5}``; an empty mapping stays a value."""
+    flat = {}
+    for part, value in tree.items():
+        name = f"{prefix}{part}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, separator, f"{name}{separator}"))
+        else:
+            flat[name] = value
+    return flat
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it into place only if the block succeeds.

@@ -20,7 +20,7 @@ import pandas as pd
 import yaml
 
 from ..errors import VaelabError
-from ..io import METRICS_FILE
+from ..io import METRICS_FILE, flatten
 
 __all__ = ["find_run_dirs", "load_kl_per_dim", "load_runs"]
 
@@ -84,7 +84,7 @@ def load_runs(path_or_paths: str | os.PathLike | Iterable[str | os.PathLike], fa
     for run, short in zip(loaded, _short_labels([run.run_dir for run in loaded])):
         run_dir, config = run.run_dir, run.config
         row = {key: _param_value(key, config, run.choices, run.overrides.get(key)) for key in params}
-        flat = flatten({k: v for k, v in run.metrics.items() if k not in NOT_METRICS})
+        flat = flat_scalars({k: v for k, v in run.metrics.items() if k not in NOT_METRICS})
         row["status"] = flat.pop("status", None)
         for key, value in flat.items():
             if key in row:  # a metric named like a parameter: the parameter keeps the name
@@ -251,16 +251,9 @@ def _is_scalar(value) -> bool:
     return value is None or isinstance(value, (bool, int, float, str))
 
 
-def flatten(d: dict, prefix: str = "") -> dict:
+def flat_scalars(d: dict) -> dict:
     """Scalars as they are, dicts as ``outer.inner`` keys; lists are left out (see load_kl_per_dim)."""
-    out = {}
-    for key, value in d.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flatten(value, name + "."))
-        elif _is_scalar(value):
-            out[name] = value
-    return out
+    return {name: value for name, value in flatten(d).items() if _is_scalar(value)}
 
 
 def _short_labels(dirs: Sequence[Path]) -> list[str]:

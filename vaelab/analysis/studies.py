@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..errors import VaelabError
 from ..study_storage import JOURNAL_SCHEME, make_storage
-from .runs import flatten, load_runs
+from .runs import flat_scalars, load_runs
 
 __all__ = ["join_runs_study", "load_study", "load_sweep"]
 
@@ -76,7 +76,7 @@ def load_study(storage: str, study_name: str | None = None) -> pd.DataFrame:
         row.update(zip(objectives, values))
         row["datetime_start"] = trial.datetime_start
         row["duration_s"] = trial.duration.total_seconds() if trial.duration is not None else None
-        for key, value in flatten(trial.user_attrs).items():
+        for key, value in flat_scalars(trial.user_attrs).items():
             row[key if key not in row else f"user_attrs.{key}"] = value
         rows.append(row)
     df = pd.DataFrame(rows, columns=None if rows else ["number", "state", *params, *objectives, "datetime_start", "duration_s"])

@@ -6,24 +6,14 @@ import json
 import numbers
 import re
 
+from ..io import flatten
+
 FINAL_PREFIX = "final/"  # final metrics are "final/<metrics.json key>": history.csv has columns of the same names
 
 
 def safe_key(name: str) -> str:
     """A name MLflow accepts as a metric or parameter key (letters, digits and ``_ - . / : space``)."""
     return re.sub(r"[^\w\-./: ]", "_", name)
-
-
-def flatten(tree: dict, separator: str = ".", prefix: str = "") -> dict:
-    """Nested mappings as one level: ``{"loss": {"beta": 0.5}}`` -> ``{"loss.beta": 0.5}``."""
-    flat = {}
-    for part, value in tree.items():
-        name = f"{prefix}{part}"
-        if isinstance(value, dict) and value:
-            flat.update(flatten(value, separator, f"{name}{separator}"))
-        else:
-            flat[name] = value
-    return flat
 
 
 def is_number(value) -> bool:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from .errors import VaelabError, check, check_finite
 from .models.base import VAEOutput
@@ -36,6 +37,7 @@ class LossConfig:
     spectral_weight: float = 0.0  # weight of the log band-power distance (spectral_log_distance); 0 = off
     band_power_weight: float = 0.3  # weight of the spectral head's error (models with a spectral head only)
     quantile_weight: float = 1.5  # weight of the quantile head's error (models with a quantile head only)
+    observation_weight: float = 1.0  # weight of the observation head's cross-entropy (models with that head only)
 
     def __post_init__(self) -> None:
         check(self.beta >= 0, "loss.beta", f"must be >= 0, got {self.beta}")
@@ -45,7 +47,7 @@ class LossConfig:
             "loss.free_bits_mode",
             f"must be one of {', '.join(FREE_BITS_MODES)}, got {self.free_bits_mode!r}",
         )
-        for name in ("branch_weight", "spectral_weight", "band_power_weight", "quantile_weight"):
+        for name in ("branch_weight", "spectral_weight", "band_power_weight", "quantile_weight", "observation_weight"):
             check(getattr(self, name) >= 0, f"loss.{name}", f"must be >= 0, got {getattr(self, name)}")
         check_finite(self, "loss")
 
@@ -115,6 +117,7 @@ class LossTerms:
     spectral: torch.Tensor | None = None  # the log band-power distance (0 when spectral_weight is 0)
     band_power: torch.Tensor | None = None  # MSE of the spectral head's log band power (0 without a head)
     quantile: torch.Tensor | None = None  # MSE of the quantile head's per-vital quantiles (0 without a head)
+    observation: torch.Tensor | None = None  # cross-entropy of the observation head's observed fractions (0 without a head)
 
 
 class VAELoss(nn.Module):
@@ -138,6 +141,7 @@ class VAELoss(nn.Module):
         self.spectral_weight = float(config.spectral_weight)
         self.band_power_weight = float(config.band_power_weight)
         self.quantile_weight = float(config.quantile_weight)
+        self.observation_weight = float(config.observation_weight)
 
     @property
     def target_beta(self) -> float:
@@ -172,17 +176,19 @@ class VAELoss(nn.Module):
             recon_merged = _observed_mse(recon, *clean)
             branch_recon = [_observed_mse(b, *clean) for b in output.branches]
         zero = torch.zeros((), dtype=recon.dtype, device=recon.device)
-        spectral, band_error, quantile_error = zero, zero, zero
+        spectral, band_error, quantile_error, observation_error = zero, zero, zero, zero
         if self.spectral_weight > 0:
             observed = torch.ones_like(x) if mask is None else clean[1]
             spectral = spectral_log_distance(recon, x if mask is None else clean[0], observed)
-        if output.band_power is not None or output.quantiles is not None:
+        if output.band_power is not None or output.quantiles is not None or output.observation is not None:
             targets = targets if targets is not None else head_targets(x, mask)
             if output.band_power is not None:
                 band_error = (output.band_power - targets.band_power).pow(2).mean()
             if output.quantiles is not None:
                 present = targets.present
                 quantile_error = ((output.quantiles - targets.quantiles).pow(2).mean(dim=-1) * present).sum() / present.sum().clamp(min=1)
+            if output.observation is not None:  # soft targets: the minimum is their entropy, not 0
+                observation_error = F.binary_cross_entropy(output.observation, targets.observation)
         if branch_recon and self.branch_weight > 0:
             recon_term = (recon_merged + self.branch_weight * torch.stack(branch_recon).sum()) / (
                 1 + self.branch_weight * len(branch_recon)
@@ -197,6 +203,7 @@ class VAELoss(nn.Module):
             + self.spectral_weight * spectral
             + self.band_power_weight * band_error
             + self.quantile_weight * quantile_error
+            + self.observation_weight * observation_error
             + beta * kl_clamped
         )
         return LossTerms(
@@ -211,6 +218,7 @@ class VAELoss(nn.Module):
             spectral=spectral,
             band_power=band_error,
             quantile=quantile_error,
+            observation=observation_error,
         )
 
     def forward(

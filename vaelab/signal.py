@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 # Levels of the quantile head's targets: each vital's distribution over a patient's observed hours.
 QUANTILE_LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -18,6 +19,9 @@ QUANTILE_LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)
 BANDS = {"lt6h": (0.0, 6.0), "6to30h": (6.0, 30.0), "gt30h": (30.0, np.inf)}
 # Added to band power before the log, so an empty band has a finite log power.
 LOG_POWER_FLOOR = 1e-3
+# The observation head's time resolution: each vital's observed fraction per block of this many
+# hours (a nursing shift: how often a vital is charted changes with the patient's state).
+OBSERVATION_BLOCK_HOURS = 8
 
 
 def octave_bands(seq_len: int) -> torch.Tensor:
@@ -64,9 +68,20 @@ def observed_quantiles(signal: torch.Tensor, observed: torch.Tensor, levels=QUAN
     return (low + (high - low) * (position - lower)) * present.unsqueeze(-1), present
 
 
+def n_observation_blocks(seq_len: int) -> int:
+    return -(-seq_len // OBSERVATION_BLOCK_HOURS)
+
+
+def observed_fractions(observed: torch.Tensor) -> torch.Tensor:
+    """(batch, time, vitals) 0/1 -> (batch, vitals, blocks): the share of each block's hours in
+    which the vital was observed (a shorter last block is the share of its own hours). A stay
+    shorter than the window shows as blocks of 0 at its end: its length is part of the pattern."""
+    return F.avg_pool1d(observed.transpose(1, 2), OBSERVATION_BLOCK_HOURS, OBSERVATION_BLOCK_HOURS, ceil_mode=True)
+
+
 @dataclass
 class HeadTargets:
-    """What the spectral and quantile heads are asked to predict for each patient of a batch.
+    """What the spectral, quantile and observation heads are asked to predict for each patient of a batch.
 
     They depend on the patient's data alone, so an in-memory run computes them once per patient
     (``head_targets`` over the whole cohort) instead of once per batch of every epoch.
@@ -75,13 +90,17 @@ class HeadTargets:
     band_power: torch.Tensor  # (batch, vitals, octave bands) log band power of the observed signal
     quantiles: torch.Tensor  # (batch, vitals, levels) quantiles over the observed hours
     present: torch.Tensor  # (batch, vitals) 1 where the vital was observed at all
+    observation: torch.Tensor  # (batch, vitals, blocks) observed fraction of each block's hours
 
     def to(self, device) -> HeadTargets:
-        return HeadTargets(self.band_power.to(device), self.quantiles.to(device), self.present.to(device))
+        return HeadTargets(*(getattr(self, name).to(device) for name in HEAD_TARGET_FIELDS))
 
     def rows(self, index) -> HeadTargets:
         index = torch.from_numpy(np.array(index, dtype=np.int64))  # a copy: run indexes are read-only arrays
-        return HeadTargets(self.band_power[index], self.quantiles[index], self.present[index])
+        return HeadTargets(*(getattr(self, name)[index] for name in HEAD_TARGET_FIELDS))
+
+
+HEAD_TARGET_FIELDS = ("band_power", "quantiles", "present", "observation")
 
 
 def head_targets(x: torch.Tensor, mask: torch.Tensor | None) -> HeadTargets:
@@ -89,7 +108,7 @@ def head_targets(x: torch.Tensor, mask: torch.Tensor | None) -> HeadTargets:
     observed = torch.ones_like(x) if mask is None else (mask > 0).to(x.dtype)
     clean = x.masked_fill(observed == 0, 0.0)
     quantiles, present = observed_quantiles(clean, observed)
-    return HeadTargets(log_band_power(clean, observed), quantiles, present)
+    return HeadTargets(log_band_power(clean, observed), quantiles, present, observed_fractions(observed))
 
 
 def head_targets_of_arrays(x: np.ndarray, mask: np.ndarray, batch_size: int = 1024) -> HeadTargets:
@@ -99,7 +118,7 @@ def head_targets_of_arrays(x: np.ndarray, mask: np.ndarray, batch_size: int = 10
         return torch.from_numpy(np.array(a, dtype=np.float32))  # a copy: cached inputs are read-only
 
     parts = [head_targets(tensor(x[i : i + batch_size]), tensor(mask[i : i + batch_size])) for i in range(0, len(x), batch_size)]
-    return HeadTargets(*(torch.cat([getattr(p, name) for p in parts]) for name in ("band_power", "quantiles", "present")))
+    return HeadTargets(*(torch.cat([getattr(p, name) for p in parts]) for name in HEAD_TARGET_FIELDS))
 
 
 def band_of_periods(seq_len: int) -> dict[str, np.ndarray]:

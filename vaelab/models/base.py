@@ -63,6 +63,7 @@ class VAEOutput:
     branches: list[torch.Tensor] = field(default_factory=list)
     band_power: torch.Tensor | None = None  # (batch, vitals, octave bands)
     quantiles: torch.Tensor | None = None  # (batch, vitals, quantile levels)
+    observation: torch.Tensor | None = None  # (batch, vitals, observation blocks) predicted observed fractions
 
 
 class VAEBase(nn.Module):
@@ -70,7 +71,7 @@ class VAEBase(nn.Module):
 
     Subclasses implement ``encode_distribution(x, mask) -> (mu, logvar)`` and
     ``decode(z, return_branches) -> recon or (recon, branches)``; a model with heads overrides
-    ``heads(mu) -> (band_power, quantiles)``.
+    ``heads(mu) -> (band_power, quantiles, observation)``.
     """
 
     latent_dim: int
@@ -83,9 +84,10 @@ class VAEBase(nn.Module):
     def decode(self, z: torch.Tensor, return_branches: bool = False):
         raise NotImplementedError
 
-    def heads(self, mu: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """(band power, quantiles) predicted from the posterior mean; a model without heads has neither."""
-        return None, None
+    def heads(self, mu: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+        """(band power, quantiles, observed fractions) predicted from the posterior mean; a model
+        without heads has none of them."""
+        return None, None, None
 
     def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
         """Sample z = mu + sigma * eps (the reparameterization trick)."""
@@ -97,8 +99,8 @@ class VAEBase(nn.Module):
         mu, logvar = self.encode_distribution(x, mask)
         z = self.reparameterize(mu, logvar) if sample else mu
         recon, branches = self.decode(z, return_branches=True)
-        band_power, quantiles = self.heads(mu)
-        return VAEOutput(recon, mu, logvar, z, list(branches), band_power, quantiles)
+        band_power, quantiles, observation = self.heads(mu)
+        return VAEOutput(recon, mu, logvar, z, list(branches), band_power, quantiles, observation)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, return_branches: bool = False):
         """The plan's tuples: (recon, mu, logvar) or, with ``return_branches``, (recon, mu, logvar, branches)."""

@@ -36,7 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import VaelabError, check
-from ..signal import QUANTILE_LEVELS, n_octave_bands
+from ..signal import QUANTILE_LEVELS, n_observation_blocks, n_octave_bands
 from .base import ConvModelConfig, VAEBase, observed_inputs
 
 DAY_HOURS = 24
@@ -86,6 +86,7 @@ class MultiScaleConfig(ConvModelConfig):
     pooling: str = "moments"  # moments (mean, trend, 24 h cos/sin) | moments_std (+ spread over time)
     spectral_head: bool = True  # predict each vital's log band power from the posterior mean (loss.band_power_weight)
     quantile_head: bool = True  # predict each vital's quantiles over the observed hours (loss.quantile_weight)
+    observation_head: bool = False  # predict each vital's observed fraction per 8 h block (loss.observation_weight)
     posterior_bn: float = 0.6  # BN-VAE: batch-normalize posterior means to this fixed spread (0 = off)
 
     def __post_init__(self) -> None:
@@ -376,13 +377,18 @@ class MultiScaleConv1DVAE(VAEBase):
         self.spectral_head = _summary_head(latent_dim, channels, input_dim * self.n_bands) if config.spectral_head else None
         self.quantile_head = _summary_head(latent_dim, channels, input_dim * len(QUANTILE_LEVELS)) if config.quantile_head else None
         self.posterior_bn = PosteriorBatchNorm(latent_dim, config.posterior_bn) if config.posterior_bn else None
-        self.has_heads = config.spectral_head or config.quantile_head
+        self.n_blocks = n_observation_blocks(seq_len)
+        self.observation_head = _summary_head(latent_dim, channels, input_dim * self.n_blocks) if config.observation_head else None
+        self.has_heads = config.spectral_head or config.quantile_head or config.observation_head
 
-    def heads(self, mu: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    def heads(self, mu: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
         batch = mu.shape[0]
         band_power = None if self.spectral_head is None else self.spectral_head(mu).view(batch, self.input_dim, self.n_bands)
         quantiles = None if self.quantile_head is None else self.quantile_head(mu).view(batch, self.input_dim, len(QUANTILE_LEVELS))
-        return band_power, quantiles
+        observation = None
+        if self.observation_head is not None:  # a share of hours: sigmoid keeps it in (0, 1)
+            observation = torch.sigmoid(self.observation_head(mu)).view(batch, self.input_dim, self.n_blocks)
+        return band_power, quantiles, observation
 
     def encode_distribution(self, x, mask):
         mu, logvar = self.encoder(x, mask)

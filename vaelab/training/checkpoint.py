@@ -18,7 +18,7 @@ from ..models.base import ModelConfig
 
 # Checkpoints written before models took a Config recorded build_model's old keyword arguments;
 # options they lack were off then (the heads and BN-VAE came later).
-LEGACY_OFF = {"spectral_head": False, "quantile_head": False, "posterior_bn": 0.0}
+LEGACY_OFF = {"spectral_head": False, "quantile_head": False, "observation_head": False, "posterior_bn": 0.0}
 
 
 def model_args(name: str, input_dim: int, seq_len: int, config: ModelConfig) -> dict:

@@ -234,6 +234,42 @@ def test_quantile_head_predicts_each_vitals_quantiles_and_trains_the_encoder():
     assert MultiScaleConv1DVAE(input_dim=3, seq_len=48, latent_dim=6, base_channels=8, quantile_head=False).heads(out.mu)[1] is None
 
 
+def test_observed_fractions_are_each_blocks_share_of_observed_hours():
+    from vaelab.signal import OBSERVATION_BLOCK_HOURS, n_observation_blocks, observed_fractions
+
+    hours = 2 * OBSERVATION_BLOCK_HOURS + 3  # two whole blocks and a short last one
+    mask = torch.zeros(2, hours, 2)
+    mask[0, : OBSERVATION_BLOCK_HOURS + 2, 0] = 1.0  # vital 0 of patient 0: the first block and 2 hours of the second
+    mask[1, -1, 1] = 1.0  # vital 1 of patient 1: only the last hour
+    fractions = observed_fractions(mask)
+    assert fractions.shape == (2, 2, n_observation_blocks(hours)) == (2, 2, 3)
+    expected = torch.zeros(2, 2, 3)
+    expected[0, 0, :2] = torch.tensor([1.0, 2 / OBSERVATION_BLOCK_HOURS])
+    expected[1, 1, 2] = 1 / 3  # the short last block: a share of its own 3 hours
+    assert torch.allclose(fractions, expected)
+
+
+def test_observation_head_predicts_observed_fractions_and_trains_the_encoder():
+    from vaelab.signal import head_targets, n_observation_blocks
+
+    torch.manual_seed(0)
+    vae = MultiScaleConv1DVAE(input_dim=3, seq_len=48, latent_dim=6, base_channels=8, observation_head=True)
+    x = torch.randn(5, 48, 3)
+    mask = (torch.rand_like(x) < 0.6).float()
+    mask[0, 30:] = 0.0  # a stay that ends inside the window
+    out = vae.forward_output(x, mask)
+    assert out.observation.shape == (5, 3, n_observation_blocks(48)) == head_targets(x, mask).observation.shape
+    assert ((out.observation > 0) & (out.observation < 1)).all()
+    loss = MultiScaleVAELoss(observation_weight=2.0)
+    with_head = loss.objective(out, x, mask)
+    without = loss.objective(dataclasses.replace(out, observation=None), x, mask)
+    assert with_head.observation.item() > 0 and without.observation.item() == 0.0
+    assert with_head.total.item() == pytest.approx(without.total.item() + 2.0 * with_head.observation.item(), rel=1e-5)
+    with_head.total.backward()
+    assert vae.observation_head[0].weight.grad.abs().sum() > 0 and vae.encoder.fc_mu.weight.grad.abs().sum() > 0
+    assert MultiScaleConv1DVAE(input_dim=3, seq_len=48, latent_dim=6, base_channels=8).heads(out.mu)[2] is None
+
+
 def test_one_output_type_and_the_plans_tuples_agree():
     torch.manual_seed(0)
     vae = MultiScaleConv1DVAE(input_dim=3, seq_len=48, latent_dim=6, base_channels=8).eval()

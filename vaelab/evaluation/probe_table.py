@@ -120,6 +120,18 @@ def _split(kind: str, y: np.ndarray, seed: int, test_fraction: float) -> tuple[n
     return train, test
 
 
+def label_split(values, seed: int = 0, test_fraction: float = TEST_FRACTION) -> tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The table's view of one label: (kind, stays taking part, their target, training and test
+    positions into those stays), so a peer trained on a label holds out exactly the table's test
+    stays. A label the table would skip raises VaelabError with the skip's note."""
+    try:
+        kind, rows, y = _label_rows(np.asarray(values))
+        train, test = _split(kind, y, seed, test_fraction)
+    except _Skip as note:
+        raise VaelabError(str(note)) from None
+    return kind, rows, y, train, test
+
+
 def _model(kind: str, probe: str, seed: int):
     if probe == "linear":
         return linear_classifier() if kind == "binary" else linear_regressor()
@@ -191,9 +203,8 @@ def probe_table(
 def _probe_label(name, values, features, seed, test_fraction, n_resamples, rows, skipped) -> None:
     """Append the label's rows to ``rows``, or its note to ``skipped``."""
     try:
-        kind, label_rows, y = _label_rows(values)
-        train, test = _split(kind, y, seed, test_fraction)
-    except _Skip as note:
+        kind, label_rows, y, train, test = label_split(values, seed, test_fraction)
+    except VaelabError as note:
         skipped[name] = str(note)
         log.info("probe table: label %r skipped: %s", name, note)
         return

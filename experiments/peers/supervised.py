@@ -1,0 +1,360 @@
+"""The supervised ceiling: vaelab's encoder trained end to end on a binary label (issue 16).
+
+How far is an unsupervised embedding from one trained on the label itself? The encoder of
+vaelab's default model (``MultiScaleEncoder`` with the default ``MultiScaleConfig``'s latent_dim,
+base_channels, dropout and pooling) maps each stay to its 32-dimensional ``mu``; one linear layer
+on ``mu`` gives a logit, trained with BCE on the label (``--label``, default ``sepsis``) on the
+training stays only.
+
+* **Data.** As a vaelab run gets it: the PhysioNet 2019 source (``--data``, default
+  ``$VAELAB_PHYSIONET2019`` or ``../shared/data/physionet2019_setA.tar.gz`` next to the
+  repository) imported with ``import_physionet2019(source, seq_len)`` (cached) and read with
+  ``read_layer2``; or a Layer-2 ``.h5`` file given as ``--data`` (any cohort). Normalized with
+  vaelab's ``Normalizer`` (per-vital z-scores over observed entries, 0 where unobserved), fitted on
+  the fitting stays only (the training stays less the validation stays).
+* **Split.** The probe table's own split of the label (``probe_table.label_split``: the stays
+  where the label is finite, the larger value as 1, ``seeded_split(n, seed=0, test_fraction=TEST_FRACTION, stratify=y)``), so the test stays are
+  exactly those every row of the probe table scores. Of its training stays,
+  ``VAL_FRACTION`` (stratified, seed 0) are held out for early stopping. The split seeds are 0
+  whatever ``--seed``, which seeds only the model (weights, dropout, batch order). Test stays are
+  never seen in training or model selection.
+* **Training.** Adam at vaelab's ``TrainConfig`` learning rate and batch size (1e-3, 64), BCE with
+  ``pos_weight`` = negatives / positives of the fitting stays (sepsis is ~9 %), at most
+  ``--epochs`` (100) epochs, stopped when the validation AUROC has not improved for
+  ``--patience`` (10) epochs; the state of the best validation AUROC is kept. The default
+  model's BN-VAE layer (``posterior_bn``) is part of the VAE, not of the encoder, and is not used:
+  it exists to keep a KL-regularized latent from collapsing, and at evaluation it is an affine map
+  of ``mu`` that the linear head absorbs.
+* **Output** (``--out DIR``). ``supervised_latents.h5``: the trained encoder's ``mu`` of EVERY stay
+  (``vaelab.data.latents.write_latents``; ``logvar`` is what the encoder returns, from an
+  ``fc_logvar`` layer no loss trains: do not read it). ``run.json``: the settings, seeds and split
+  sizes, the epochs trained, the best epoch, training seconds, the best validation AUROC, the
+  head's own test AUROC / AUPRC on the probe table's test stays, the head's weights (its logit of
+  a stay is ``mu @ weight + bias``) and the per-epoch history. With
+  ``--limit N`` (the first N stays, for quick checks) ``layer2.h5`` holds those N stays too, since
+  the probe table needs the labels of the same stays.
+
+Then score the representation with the same table as every other embedding:
+
+    python -m vaelab.probe DIR/supervised_latents.h5 --labels LAYER2.h5
+
+(``LAYER2.h5``: ``run.json``'s ``labels_file``.) The rows of the trained label (``sepsis``) in that
+table are the supervised ceiling for that label: what this encoder can carry about it when trained
+for it, read out by the same probes on the same test stays as every unsupervised embedding. The
+other labels' rows show what an encoder trained for sepsis keeps of everything else.
+
+    python experiments/peers/supervised.py --out multirun/peers/supervised/seed0 --seed 0
+
+Bad input (a missing file, a label not in the file's ``labels/`` group, a label that is not
+binary) is one line naming the file and label, exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+import torch.nn as nn
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from vaelab.data.batches import batch_indices
+from vaelab.data.latents import write_latents
+from vaelab.data.layer2 import Layer2Data, read_layer2, write_layer2
+from vaelab.data.prepare import Normalizer, check_fit
+from vaelab.errors import VaelabError
+from vaelab.evaluation import probe_table
+from vaelab.evaluation.probes import TEST_FRACTION, seeded_split
+from vaelab.io import write_json
+from vaelab.models.multiscale import MultiScaleConfig, MultiScaleEncoder
+from vaelab.training.inference import as_tensor, encode_posterior
+from vaelab.training.trainer import TrainConfig, seed_everything
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_SOURCE = os.environ.get("VAELAB_PHYSIONET2019", str(REPO.parent / "shared" / "data" / "physionet2019_setA.tar.gz"))
+LATENTS_FILE = "supervised_latents.h5"
+RUN_FILE = "run.json"
+LIMIT_LAYER2_FILE = "layer2.h5"  # the --limit stays, for the probe table's --labels
+
+SPLIT_SEED = 0  # the probe table's split, and the validation split inside its training part
+VAL_FRACTION = 0.15  # of the probe table's training stays, held out for early stopping
+EPOCHS = 100
+PATIENCE = 10  # epochs without a better validation AUROC before stopping
+SEQ_LEN = 48
+
+
+class SupervisedEncoder(nn.Module):
+    """vaelab's multi-scale encoder and one linear layer from its ``mu`` to a logit.
+
+    ``encode_distribution`` is the encoder's (mu, logvar), so ``vaelab.training.inference.
+    encode_posterior`` embeds stays with it as it does with any vaelab model.
+    """
+
+    def __init__(self, input_dim: int, seq_len: int, config: MultiScaleConfig):
+        super().__init__()
+        self.encoder = MultiScaleEncoder(input_dim, seq_len, config.latent_dim, config.base_channels, config.dropout, config.pooling)
+        self.head = nn.Linear(config.latent_dim, 1)
+
+    def encode_distribution(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.encoder(x, mask)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(x, mask)[0]).squeeze(-1)
+
+    @torch.no_grad()
+    def logits_of(self, mu: np.ndarray) -> np.ndarray:
+        """The head's logit of each posterior mean (eval mode: the encoder already ran)."""
+        return self.head(as_tensor(mu, next(self.parameters()).device)).squeeze(-1).cpu().numpy()
+
+
+# --------------------------------------------------------------------------------------------------
+# Data, label and split
+
+
+def load_data(path: str, seq_len: int | None) -> tuple[Layer2Data, Path]:
+    """(the stays, the Layer-2 file they came from): a Layer-2 .h5 as is, a PhysioNet 2019 source
+    (a .tar.gz or a directory of .psv files) imported with vaelab's cached importer."""
+    source = Path(path).expanduser()
+    if source.suffix in (".h5", ".hdf5") or (source.is_file() and h5py.is_hdf5(source)):
+        data = read_layer2(source)
+        if seq_len is not None and seq_len != data.seq_len:
+            raise VaelabError(f"{source}: holds {data.seq_len} h windows, not the --seq-len {seq_len} asked for")
+        layer2 = source
+    else:
+        from vaelab.data.physionet2019 import import_physionet2019
+
+        check_fit(seq_len or SEQ_LEN, str(source))  # before an import that takes minutes
+        layer2 = import_physionet2019(source, seq_len=seq_len or SEQ_LEN, progress=sys.stderr.isatty())
+        data = read_layer2(layer2)
+    check_fit(data.seq_len, str(source))
+    return data, layer2
+
+
+def label_split(data: Layer2Data, label: str, source: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(rows taking part, their 0/1 label, training positions, test positions into those rows): the
+    probe table's own treatment of the label and its split (``probe_table.label_split``)."""
+    labels = data.labels or {}
+    if label not in labels:
+        have = ", ".join(sorted(labels)) if labels else "none: the file has no labels/ group"
+        raise VaelabError(f"{source}: label {label!r} is not in the file's labels/ group (labels: {have})")
+    if probe_table.label_kind(labels[label]) != "binary":
+        raise VaelabError(f"{source}: label {label!r} is not binary (two distinct values): nothing to classify")
+    try:
+        _, rows, y, train, test = probe_table.label_split(labels[label], SPLIT_SEED, TEST_FRACTION)
+    except VaelabError as why:
+        raise VaelabError(f"{source}: label {label!r} cannot be used: {why}") from None
+    return rows, y, train, test
+
+
+def validation_split(y_train: np.ndarray, source: Path, label: str) -> tuple[np.ndarray, np.ndarray]:
+    """Positions in the training part of the fitting and validation stays (stratified, seed 0)."""
+    try:
+        fit, val = seeded_split(len(y_train), SPLIT_SEED, VAL_FRACTION, stratify=y_train)
+    except ValueError:
+        raise VaelabError(
+            f"{source}: label {label!r}: {len(y_train)} training stays ({int(y_train.sum())} positive) are too few "
+            f"for a stratified {VAL_FRACTION:.0%} validation part"
+        ) from None
+    if min(y_train[val].sum(), len(val) - y_train[val].sum()) < 1:
+        raise VaelabError(f"{source}: label {label!r}: the validation part lacks a class; add stays")
+    return np.sort(fit), np.sort(val)
+
+
+# --------------------------------------------------------------------------------------------------
+# Training
+
+
+def scores(model: SupervisedEncoder, x: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mu, logvar, head logit) of each stay, in eval mode."""
+    mu, logvar = encode_posterior(model, x, masks)
+    return mu, logvar, model.logits_of(mu)
+
+
+def train(model, x, masks, y, fit, val, epochs: int, patience: int, batch_size: int, lr: float, seed: int, log=print) -> dict:
+    """Train on the stays ``fit``, early stopping on the AUROC of the stays ``val``; the best state
+    is loaded into ``model``. Returns the history and the stopping figures."""
+    positives = int(y[fit].sum())
+    pos_weight = (len(fit) - positives) / positives
+    loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight, dtype=torch.float32))
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    x_fit, m_fit, y_fit = x[fit], masks[fit], torch.as_tensor(y[fit], dtype=torch.float32)
+    x_val, m_val, y_val = x[val], masks[val], y[val]
+    rng = np.random.default_rng(seed)  # the batch order of every epoch
+    history, best_auroc, best_epoch, best_state = [], -np.inf, 0, copy.deepcopy(model.state_dict())
+    started = time.perf_counter()
+    for epoch in range(1, epochs + 1):
+        t0 = time.perf_counter()
+        model.train()
+        total, seen = 0.0, 0
+        for index in batch_indices(len(fit), batch_size, shuffle=True, rng=rng):
+            if len(index) < 2:  # BatchNorm cannot train on one stay: a last batch of one is left out
+                continue
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(as_tensor(x_fit[index]), as_tensor(m_fit[index])), y_fit[index])
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(index)
+            seen += len(index)
+        val_auroc = float(roc_auc_score(y_val, scores(model, x_val, m_val)[2]))
+        improved = val_auroc > best_auroc
+        if improved:
+            best_auroc, best_epoch, best_state = val_auroc, epoch, copy.deepcopy(model.state_dict())
+        seconds = time.perf_counter() - t0
+        history.append({"epoch": epoch, "train_loss": total / seen, "val_auroc": val_auroc, "seconds": seconds})
+        log(f"epoch {epoch:3d}  train loss {total / seen:.4f}  val AUROC {val_auroc:.4f}{' *' if improved else '  '}  {seconds:.1f} s")
+        if epoch - best_epoch >= patience:
+            break
+    model.load_state_dict(best_state)
+    return {
+        "epochs_trained": len(history),
+        "best_epoch": best_epoch,
+        "stopped_early": len(history) < epochs,
+        "val_auroc": best_auroc,
+        "train_seconds": time.perf_counter() - started,
+        "pos_weight": pos_weight,
+        "history": history,
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# The run
+
+
+def run(args: argparse.Namespace) -> dict:
+    if args.epochs < 1 or args.patience < 1 or args.threads < 1:
+        raise VaelabError(f"--epochs, --patience and --threads must be >= 1, got {args.epochs}, {args.patience}, {args.threads}")
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    data, layer2 = load_data(args.data, args.seq_len)
+    n_all = data.n_patients
+    if args.limit is not None:
+        if args.limit < 2:
+            raise VaelabError(f"--limit must be >= 2 stays, got {args.limit}")
+        data = data.subset(np.arange(min(args.limit, n_all)))
+    rows, y_rows, train_pos, test_pos = label_split(data, args.label, layer2)
+    fit_pos, val_pos = validation_split(y_rows[train_pos], layer2, args.label)
+    fit_pos, val_pos = train_pos[fit_pos], train_pos[val_pos]
+    fit, val, test = rows[fit_pos], rows[val_pos], rows[test_pos]  # rows of ``data``
+    y = np.full(data.n_patients, -1, dtype=np.int64)  # -1: the label is not finite, the stay takes no part
+    y[rows] = y_rows
+
+    normalizer = Normalizer.fit(data.values[fit], data.masks[fit], data.vitals, str(layer2))
+    x = normalizer.transform(data.values, data.masks)
+    masks = np.ascontiguousarray(data.masks, dtype=np.float32)
+
+    defaults, trainer = MultiScaleConfig(), TrainConfig()
+    seed_everything(args.seed)
+    model = SupervisedEncoder(data.n_vitals, data.seq_len, defaults)
+    print(
+        f"{layer2}: {data.n_patients} stays x {data.seq_len} h x {data.n_vitals} vitals; label {args.label!r}: "
+        f"{len(fit)} fit / {len(val)} validation / {len(test)} test stays, {y_rows.mean():.1%} positive; "
+        f"model seed {args.seed}, split seed {SPLIT_SEED}, {args.threads} thread(s)",
+        flush=True,
+    )
+    result = train(
+        model, x, masks, y, fit, val, args.epochs, args.patience, trainer.batch_size, trainer.lr, args.seed, lambda s: print(s, flush=True)
+    )
+
+    mu, logvar, logits = scores(model, x, masks)
+    out.mkdir(parents=True, exist_ok=True)
+    labels_file = layer2
+    if args.limit is not None:
+        labels_file = out / LIMIT_LAYER2_FILE
+        write_layer2(labels_file, data)
+    latents = write_latents(out / LATENTS_FILE, mu, logvar, data.patient_ids)
+    summary = {
+        "settings": {
+            "data": str(args.data),
+            "layer2": str(layer2),
+            "labels_file": str(labels_file),
+            "seq_len": data.seq_len,
+            "vitals": list(data.vitals),
+            "label": args.label,
+            "limit": args.limit,
+            "threads": args.threads,
+            "epochs": args.epochs,
+            "patience": args.patience,
+            "batch_size": trainer.batch_size,
+            "lr": trainer.lr,
+            "optimizer": "Adam",
+            "loss": "BCEWithLogits, pos_weight = negatives / positives of the fit stays",
+            "early_stopping": "validation AUROC",
+            "test_fraction": TEST_FRACTION,
+            "val_fraction": VAL_FRACTION,
+            "encoder": {
+                "class": "vaelab.models.multiscale.MultiScaleEncoder",
+                "latent_dim": defaults.latent_dim,
+                "base_channels": defaults.base_channels,
+                "dropout": defaults.dropout,
+                "pooling": defaults.pooling,
+            },
+            "parameters": sum(p.numel() for p in model.parameters()),
+        },
+        "seeds": {"model": args.seed, "split": SPLIT_SEED},
+        "stays": {
+            "in_file": n_all,
+            "used": data.n_patients,
+            "with_label": len(rows),
+            "fit": len(fit),
+            "val": len(val),
+            "test": len(test),
+            "positive_fit": int(y[fit].sum()),
+            "positive_val": int(y[val].sum()),
+            "positive_test": int(y[test].sum()),
+        },
+        "normalizer": normalizer.to_dict(),
+        **{key: value for key, value in result.items() if key != "history"},
+        "test_auroc": float(roc_auc_score(y[test], logits[test])),
+        "test_auprc": float(average_precision_score(y[test], logits[test])),
+        "test_positive_rate": float(y[test].mean()),
+        "head": {"weight": model.head.weight.detach().squeeze(0).tolist(), "bias": float(model.head.bias.detach())},
+        "latents": str(latents),
+        "probe_command": f"python -m vaelab.probe {latents} --labels {labels_file}",
+        "history": result["history"],
+    }
+    write_json(out / RUN_FILE, summary)
+    print(
+        f"best epoch {result['best_epoch']} of {result['epochs_trained']} ({result['train_seconds']:.0f} s): "
+        f"validation AUROC {result['val_auroc']:.4f}; test AUROC {summary['test_auroc']:.4f}, "
+        f"AUPRC {summary['test_auprc']:.4f} (positive rate {summary['test_positive_rate']:.3f})"
+    )
+    print(f"{out / RUN_FILE}\n{latents}\nnext: {summary['probe_command']}")
+    return summary
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python experiments/peers/supervised.py",
+        description="The supervised ceiling: vaelab's default encoder trained end to end on a binary label, on the probe "
+        "table's training stays; writes its mu of every stay for python -m vaelab.probe.",
+    )
+    parser.add_argument("--data", default=DEFAULT_SOURCE, help=f"PhysioNet 2019 source or a Layer-2 .h5 file (default {DEFAULT_SOURCE})")
+    parser.add_argument("--seq-len", type=int, default=None, help=f"window in hours of the import (default {SEQ_LEN}; a .h5 has its own)")
+    parser.add_argument("--label", default="sepsis", help="binary label in the file's labels/ group (default sepsis)")
+    parser.add_argument("--out", required=True, help=f"directory for {LATENTS_FILE} and {RUN_FILE}")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the model: weights, dropout, batch order (the splits stay seed 0)")
+    parser.add_argument("--epochs", type=int, default=EPOCHS, help=f"most epochs (default {EPOCHS})")
+    parser.add_argument("--patience", type=int, default=PATIENCE, help=f"epochs without a better validation AUROC (default {PATIENCE})")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N stays (quick checks; not the comparison)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        run(args)
+    except VaelabError as e:
+        print(f"vaelab: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

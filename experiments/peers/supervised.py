@@ -53,21 +53,20 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
 import sys
 import time
 from pathlib import Path
 
-import h5py
 import numpy as np
 import torch
 import torch.nn as nn
+from peer_data import DEFAULT_SOURCE, LIMIT_LAYER2_FILE, RUN_FILE, SEQ_LEN, load_data
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from vaelab.data.batches import batch_indices
 from vaelab.data.latents import write_latents
-from vaelab.data.layer2 import Layer2Data, read_layer2, write_layer2
-from vaelab.data.prepare import Normalizer, check_fit
+from vaelab.data.layer2 import Layer2Data, write_layer2
+from vaelab.data.prepare import Normalizer
 from vaelab.errors import VaelabError
 from vaelab.evaluation import probe_table
 from vaelab.evaluation.probes import TEST_FRACTION, seeded_split
@@ -76,17 +75,12 @@ from vaelab.models.multiscale import MultiScaleConfig, MultiScaleEncoder
 from vaelab.training.inference import as_tensor, encode_posterior
 from vaelab.training.trainer import TrainConfig, seed_everything
 
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_SOURCE = os.environ.get("VAELAB_PHYSIONET2019", str(REPO.parent / "shared" / "data" / "physionet2019_setA.tar.gz"))
 LATENTS_FILE = "supervised_latents.h5"
-RUN_FILE = "run.json"
-LIMIT_LAYER2_FILE = "layer2.h5"  # the --limit stays, for the probe table's --labels
 
 SPLIT_SEED = 0  # the probe table's split, and the validation split inside its training part
 VAL_FRACTION = 0.15  # of the probe table's training stays, held out for early stopping
 EPOCHS = 100
 PATIENCE = 10  # epochs without a better validation AUROC before stopping
-SEQ_LEN = 48
 
 
 class SupervisedEncoder(nn.Module):
@@ -115,25 +109,6 @@ class SupervisedEncoder(nn.Module):
 
 # --------------------------------------------------------------------------------------------------
 # Data, label and split
-
-
-def load_data(path: str, seq_len: int | None) -> tuple[Layer2Data, Path]:
-    """(the stays, the Layer-2 file they came from): a Layer-2 .h5 as is, a PhysioNet 2019 source
-    (a .tar.gz or a directory of .psv files) imported with vaelab's cached importer."""
-    source = Path(path).expanduser()
-    if source.suffix in (".h5", ".hdf5") or (source.is_file() and h5py.is_hdf5(source)):
-        data = read_layer2(source)
-        if seq_len is not None and seq_len != data.seq_len:
-            raise VaelabError(f"{source}: holds {data.seq_len} h windows, not the --seq-len {seq_len} asked for")
-        layer2 = source
-    else:
-        from vaelab.data.physionet2019 import import_physionet2019
-
-        check_fit(seq_len or SEQ_LEN, str(source))  # before an import that takes minutes
-        layer2 = import_physionet2019(source, seq_len=seq_len or SEQ_LEN, progress=sys.stderr.isatty())
-        data = read_layer2(layer2)
-    check_fit(data.seq_len, str(source))
-    return data, layer2
 
 
 def label_split(data: Layer2Data, label: str, source: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -60,31 +60,25 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import os
 import sys
 import time
 from pathlib import Path
 
-import h5py
 import numpy as np
 import torch
+from peer_data import DEFAULT_SOURCE, LIMIT_LAYER2_FILE, RUN_FILE, SEQ_LEN, load_data
 
 from vaelab.data.latents import write_latents
-from vaelab.data.layer2 import Layer2Data, read_layer2, write_layer2
-from vaelab.data.prepare import VAL_FRACTION, PreparedData, check_fit, prepare_data
+from vaelab.data.layer2 import write_layer2
+from vaelab.data.prepare import VAL_FRACTION, PreparedData, prepare_data
 from vaelab.data.sources import SEED_LIMIT
 from vaelab.errors import VaelabError
 from vaelab.io import write_json
 from vaelab.models.base import observed_inputs
 from vaelab.training.trainer import TrainConfig, seed_everything
 
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_SOURCE = os.environ.get("VAELAB_PHYSIONET2019", str(REPO.parent / "shared" / "data" / "physionet2019_setA.tar.gz"))
 LATENTS_FILE = "ts2vec_latents.h5"
-RUN_FILE = "run.json"
-LIMIT_LAYER2_FILE = "layer2.h5"  # the --limit stays, for the probe table's --labels
 
-SEQ_LEN = 48
 EPOCHS = 10  # see "Epochs" above
 DIMS = 32  # vaelab's default latent_dim
 HIDDEN = 64  # the original TS2Vec's hidden_dims
@@ -97,24 +91,6 @@ log = logging.getLogger("ts2vec_peer")
 
 # --------------------------------------------------------------------------------------------------
 # Data
-
-
-def load_data(path: str, seq_len: int | None) -> tuple[Layer2Data, Path]:
-    """(the stays, the Layer-2 file they came from): a Layer-2 .h5 as is, a PhysioNet 2019 source
-    (a .tar.gz or a directory of .psv files) imported with vaelab's cached importer."""
-    source = Path(path).expanduser()
-    if source.suffix in (".h5", ".hdf5") or (source.is_file() and h5py.is_hdf5(source)):
-        data = read_layer2(source)
-        if seq_len is not None and seq_len != data.seq_len:
-            raise VaelabError(f"{source}: holds {data.seq_len} h windows, not the --seq-len {seq_len} asked for")
-        layer2 = source
-    else:
-        from vaelab.data.physionet2019 import import_physionet2019
-
-        layer2 = import_physionet2019(source, seq_len=seq_len or SEQ_LEN, progress=sys.stderr.isatty())
-        data = read_layer2(layer2)
-    check_fit(data.seq_len, str(source))
-    return data, layer2
 
 
 def ts2vec_inputs(prepared: PreparedData, missing: str) -> np.ndarray:

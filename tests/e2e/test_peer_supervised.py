@@ -73,7 +73,8 @@ def test_a_missing_label_is_one_line_and_exit_2(layer2, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def load_script():
+def load_script(monkeypatch):
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))  # as when run as a script: peer_data beside it
     spec = importlib.util.spec_from_file_location("peer_supervised", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -84,9 +85,9 @@ def load_script():
     ("label", "data", "expected"),
     [("age", None, "label 'age' is not binary"), ("hr_high", "missing.h5", "missing.h5: file not found")],
 )
-def test_a_continuous_label_or_a_missing_file_is_one_line_and_exit_2(layer2, tmp_path, capsys, label, data, expected):
+def test_a_continuous_label_or_a_missing_file_is_one_line_and_exit_2(layer2, tmp_path, capsys, monkeypatch, label, data, expected):
     path = tmp_path / data if data else layer2[0]
-    assert load_script().main(["--data", str(path), "--label", label, "--out", str(tmp_path / "out"), "--epochs", "1"]) == 2
+    assert load_script(monkeypatch).main(["--data", str(path), "--label", label, "--out", str(tmp_path / "out"), "--epochs", "1"]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0] and str(path) in lines[0], lines
     assert not (tmp_path / "out").exists()

@@ -7,7 +7,8 @@ directory (its ``metrics.json`` holds the probe table, or a ``probe_table.csv`` 
 set and probe, one column per label with its headline metric (AUROC for binary labels, R² for
 continuous ones) as ``mean ± sd`` over the runs; the summary-statistics rows (the same data and
 split in every run) come once, from all runs together. Every table must come from the same
-stays and split: tables whose labels' test stays differ are refused, one line naming the file.
+stays and split; what is checked is that each label was probed on the same numbers of training and
+test stays in every table (another cohort or split shows there), else one line naming the file.
 
 It prints the table and writes ``--markdown`` (the README form) and ``--csv`` (mean, sd and runs
 per cell) when asked. A missing file or a table without a probe table is one line, exit 2.

@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 
 import h5py
+import numpy as np
 
-from vaelab.data.layer2 import Layer2Data, read_layer2
+from vaelab.data.layer2 import Layer2Data, read_layer2, write_layer2
 from vaelab.data.prepare import check_fit
 from vaelab.errors import VaelabError
 
@@ -40,3 +41,31 @@ def load_data(path: str, seq_len: int | None) -> tuple[Layer2Data, Path]:
         data = read_layer2(layer2)
     check_fit(data.seq_len, str(source))
     return data, layer2
+
+
+def add_data_arguments(parser, outputs: str) -> None:
+    """The options every peer takes: where the stays come from, how many, and where ``outputs`` go."""
+    parser.add_argument("--data", default=DEFAULT_SOURCE, help=f"PhysioNet 2019 source or a Layer-2 .h5 file (default {DEFAULT_SOURCE})")
+    parser.add_argument("--seq-len", type=int, default=None, help=f"window in hours of the import (default {SEQ_LEN}; a .h5 has its own)")
+    parser.add_argument("--out", required=True, help=f"directory for {outputs}")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N stays (quick checks; not the comparison)")
+
+
+def load_stays(args) -> tuple[Layer2Data, Path, int]:
+    """(the stays ``--data`` / ``--seq-len`` / ``--limit`` ask for, their Layer-2 file, how many the file holds)."""
+    if args.limit is not None and args.limit < 2:
+        raise VaelabError(f"--limit must be >= 2 stays, got {args.limit}")
+    data, layer2 = load_data(args.data, args.seq_len)
+    n_all = data.n_patients
+    if args.limit is not None:
+        data = data.subset(np.arange(min(args.limit, n_all)))
+    return data, layer2, n_all
+
+
+def labels_file(out: Path, data: Layer2Data, layer2: Path, limit: int | None) -> Path:
+    """The Layer-2 file ``vaelab.probe --labels`` needs for these stays: the source's, or with
+    ``--limit`` the limited stays written to ``out``/:data:`LIMIT_LAYER2_FILE`."""
+    if limit is None:
+        return layer2
+    write_layer2(out / LIMIT_LAYER2_FILE, data)
+    return out / LIMIT_LAYER2_FILE

@@ -60,12 +60,12 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
-from peer_data import DEFAULT_SOURCE, LIMIT_LAYER2_FILE, RUN_FILE, SEQ_LEN, load_data
+from peer_data import RUN_FILE, add_data_arguments, labels_file, load_stays
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from vaelab.data.batches import batch_indices
 from vaelab.data.latents import write_latents
-from vaelab.data.layer2 import Layer2Data, write_layer2
+from vaelab.data.layer2 import Layer2Data
 from vaelab.data.prepare import Normalizer
 from vaelab.errors import VaelabError
 from vaelab.evaluation import probe_table
@@ -206,12 +206,7 @@ def run(args: argparse.Namespace) -> dict:
         raise VaelabError(f"--epochs, --patience and --threads must be >= 1, got {args.epochs}, {args.patience}, {args.threads}")
     torch.set_num_threads(args.threads)
     out = Path(args.out)
-    data, layer2 = load_data(args.data, args.seq_len)
-    n_all = data.n_patients
-    if args.limit is not None:
-        if args.limit < 2:
-            raise VaelabError(f"--limit must be >= 2 stays, got {args.limit}")
-        data = data.subset(np.arange(min(args.limit, n_all)))
+    data, layer2, n_all = load_stays(args)
     rows, y_rows, train_pos, test_pos = label_split(data, args.label, layer2)
     fit_pos, val_pos = validation_split(y_rows[train_pos], layer2, args.label)
     fit_pos, val_pos = train_pos[fit_pos], train_pos[val_pos]
@@ -238,16 +233,13 @@ def run(args: argparse.Namespace) -> dict:
 
     mu, logvar, logits = scores(model, x, masks)
     out.mkdir(parents=True, exist_ok=True)
-    labels_file = layer2
-    if args.limit is not None:
-        labels_file = out / LIMIT_LAYER2_FILE
-        write_layer2(labels_file, data)
+    labels = labels_file(out, data, layer2, args.limit)
     latents = write_latents(out / LATENTS_FILE, mu, logvar, data.patient_ids)
     summary = {
         "settings": {
             "data": str(args.data),
             "layer2": str(layer2),
-            "labels_file": str(labels_file),
+            "labels_file": str(labels),
             "seq_len": data.seq_len,
             "vitals": list(data.vitals),
             "label": args.label,
@@ -290,7 +282,7 @@ def run(args: argparse.Namespace) -> dict:
         "test_positive_rate": float(y[test].mean()),
         "head": {"weight": model.head.weight.detach().squeeze(0).tolist(), "bias": float(model.head.bias.detach())},
         "latents": str(latents),
-        "probe_command": f"python -m vaelab.probe {latents} --labels {labels_file}",
+        "probe_command": f"python -m vaelab.probe {latents} --labels {labels}",
         "history": result["history"],
     }
     write_json(out / RUN_FILE, summary)
@@ -309,15 +301,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="The supervised ceiling: vaelab's default encoder trained end to end on a binary label, on the probe "
         "table's training stays; writes its mu of every stay for python -m vaelab.probe.",
     )
-    parser.add_argument("--data", default=DEFAULT_SOURCE, help=f"PhysioNet 2019 source or a Layer-2 .h5 file (default {DEFAULT_SOURCE})")
-    parser.add_argument("--seq-len", type=int, default=None, help=f"window in hours of the import (default {SEQ_LEN}; a .h5 has its own)")
+    add_data_arguments(parser, f"{LATENTS_FILE} and {RUN_FILE}")
     parser.add_argument("--label", default="sepsis", help="binary label in the file's labels/ group (default sepsis)")
-    parser.add_argument("--out", required=True, help=f"directory for {LATENTS_FILE} and {RUN_FILE}")
     parser.add_argument("--seed", type=int, default=0, help="seed of the model: weights, dropout, batch order (the splits stay seed 0)")
     parser.add_argument("--epochs", type=int, default=EPOCHS, help=f"most epochs (default {EPOCHS})")
     parser.add_argument("--patience", type=int, default=PATIENCE, help=f"epochs without a better validation AUROC (default {PATIENCE})")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument("--limit", type=int, default=None, help="only the first N stays (quick checks; not the comparison)")
     return parser.parse_args(argv)
 
 

@@ -66,10 +66,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from peer_data import DEFAULT_SOURCE, LIMIT_LAYER2_FILE, RUN_FILE, SEQ_LEN, load_data
+from peer_data import RUN_FILE, add_data_arguments, labels_file, load_stays
 
 from vaelab.data.latents import write_latents
-from vaelab.data.layer2 import write_layer2
 from vaelab.data.prepare import VAL_FRACTION, PreparedData, prepare_data
 from vaelab.data.sources import SEED_LIMIT
 from vaelab.errors import VaelabError
@@ -147,8 +146,6 @@ def check_args(args: argparse.Namespace) -> None:
     for name in ("epochs", "dims", "batch_size", "threads", "hidden", "depth"):
         if getattr(args, name) < 1:
             raise VaelabError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    if args.limit is not None and args.limit < 2:
-        raise VaelabError(f"--limit must be >= 2 stays, got {args.limit}")
     if not 0 <= args.seed < SEED_LIMIT:
         raise VaelabError(f"--seed must be between 0 and {SEED_LIMIT - 1}, got {args.seed}")
 
@@ -157,10 +154,7 @@ def run(args: argparse.Namespace) -> dict:
     check_args(args)
     torch.set_num_threads(args.threads)
     out = Path(args.out)
-    data, layer2 = load_data(args.data, args.seq_len)
-    n_all = data.n_patients
-    if args.limit is not None:
-        data = data.subset(np.arange(min(args.limit, n_all)))
+    data, layer2, n_all = load_stays(args)
     prepared = prepare_data(data, VAL_FRACTION, args.seed, str(layer2))
     X = ts2vec_inputs(prepared, args.missing)
     seen = hours_seen(X)
@@ -196,17 +190,14 @@ def run(args: argparse.Namespace) -> dict:
         raise RuntimeError(f"TS2Vec returned a representation of shape {mu.shape} (finite: {np.isfinite(mu).all()})")
 
     out.mkdir(parents=True, exist_ok=True)
-    labels_file = layer2
-    if args.limit is not None:
-        labels_file = out / LIMIT_LAYER2_FILE
-        write_layer2(labels_file, data)
+    labels = labels_file(out, data, layer2, args.limit)
     latents = write_latents(out / LATENTS_FILE, mu, np.zeros_like(mu), data.patient_ids)
     distinct = len(np.unique(mu.round(6), axis=0))
     summary = {
         "settings": {
             "data": str(args.data),
             "layer2": str(layer2),
-            "labels_file": str(labels_file),
+            "labels_file": str(labels),
             "seq_len": data.seq_len,
             "vitals": list(data.vitals),
             "limit": args.limit,
@@ -241,7 +232,7 @@ def run(args: argparse.Namespace) -> dict:
         "represent_seconds": represent_seconds,
         "distinct_representations": distinct,
         "latents": str(latents),
-        "probe_command": f"python -m vaelab.probe {latents} --labels {labels_file}",
+        "probe_command": f"python -m vaelab.probe {latents} --labels {labels}",
     }
     write_json(out / RUN_FILE, summary)
     log.info(
@@ -263,9 +254,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="A TS2Vec peer: PyPOTS's TS2Vec trained on a vaelab run's training stays; writes the full-series "
         "representation of every stay for python -m vaelab.probe.",
     )
-    parser.add_argument("--data", default=DEFAULT_SOURCE, help=f"PhysioNet 2019 source or a Layer-2 .h5 file (default {DEFAULT_SOURCE})")
-    parser.add_argument("--seq-len", type=int, default=None, help=f"window in hours of the import (default {SEQ_LEN}; a .h5 has its own)")
-    parser.add_argument("--out", required=True, help=f"directory for {LATENTS_FILE} and {RUN_FILE}")
+    add_data_arguments(parser, f"{LATENTS_FILE} and {RUN_FILE}")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split (as a vaelab run's seed), the weights, batches, crops")
     parser.add_argument("--epochs", type=int, default=EPOCHS, help=f"training epochs (default {EPOCHS})")
     parser.add_argument("--dims", type=int, default=DIMS, help=f"representation size (default {DIMS}, vaelab's latent_dim)")
@@ -275,7 +264,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--missing", choices=MISSING_MODES, default=MISSING_MODES[0], help="input: see the module docstring")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    parser.add_argument("--limit", type=int, default=None, help="only the first N stays (quick checks; not the comparison)")
     return parser.parse_args(argv)
 
 

@@ -1,9 +1,40 @@
 #!/usr/bin/env bash
-# LSTM-VAE vs multi-scale VAE vs summary statistics on real ICU stays (PhysioNet 2019 set A):
-# 48 h and 72 h windows (stays at least that long), seeds 0 and 1, 10 epochs each, the plan's loss
-# (free bits 2, cyclical beta 0.5). The summary-statistics baseline is in every run's probe_baseline_*.
+# The probe table of experiments/physionet2019/README.md: every embedding on PhysioNet 2019 set A
+# (first 48 h of all 17,650 stays), seeds 0 1 2, scored by the same label table and split.
+#   default   python -m vaelab data=physionet2019        (vaelab's default model and loss)
+#   plan      the plan's model (model=plan) with the plan's loss (per-branch weight 1)
+#   lstm      the LSTM-VAE baseline (model=lstm) with the default loss
+#   ts2vec    TS2Vec from PyPOTS (experiments/peers/ts2vec.py; pip install -e '.[peers]')
+#   supervised the default encoder trained on sepsis (experiments/peers/supervised.py): the ceiling
+# JOBS runs at a time (default 2), one torch thread each; then vaelab.compare writes table.md.
+# Usage: experiments/physionet2019/run.sh [embedding ...]   (default: all five)
+# Environment: SEEDS ("0 1 2"), JOBS (2), OUT (multirun/physionet2019_table), VAELAB_PHYSIONET2019.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-out=multirun/physionet2019
-python -m vaelab -m experiment=physionet2019 model=lstm,multiscale seed=0,1 data.seq_len=48,72 hydra.sweep.dir=$out
-python -m vaelab.results $out --sort model --csv $out/table.csv
+out=${OUT:-multirun/physionet2019_table}
+source=${VAELAB_PHYSIONET2019:-../shared/data/physionet2019_setA.tar.gz}
+layer2=$(python -m vaelab.data.physionet2019 "$source" --quiet | tail -1)   # the cached 48 h import
+vae="data=physionet2019 data.source=$source trainer.threads=1 quiet=true"
+declare -A commands=(
+  [default]="python -m vaelab $vae seed=SEED hydra.run.dir=$out/default/seed_SEED"
+  [plan]="python -m vaelab $vae model=plan loss.branch_weight=1 seed=SEED hydra.run.dir=$out/plan/seed_SEED"
+  [lstm]="python -m vaelab $vae model=lstm seed=SEED hydra.run.dir=$out/lstm/seed_SEED"
+  [ts2vec]="python experiments/peers/ts2vec.py --data $layer2 --out $out/ts2vec/seed_SEED --seed SEED && python -m vaelab.probe $out/ts2vec/seed_SEED/ts2vec_latents.h5 --labels $layer2"
+  [supervised]="python experiments/peers/supervised.py --data $layer2 --out $out/supervised/seed_SEED --seed SEED && python -m vaelab.probe $out/supervised/seed_SEED/supervised_latents.h5 --labels $layer2"
+)
+selected=("${@:-default plan lstm ts2vec supervised}")
+read -r -a selected <<< "${selected[*]}"
+mkdir -p "$out/logs"
+jobs=()
+for name in "${selected[@]}"; do
+  [[ -n "${commands[$name]+x}" ]] || { echo "run.sh: unknown embedding '$name' (${!commands[*]})" >&2; exit 2; }
+  for seed in ${SEEDS:-0 1 2}; do
+    jobs+=("${commands[$name]//SEED/$seed} > $out/logs/${name}_$seed.log 2>&1")
+  done
+done
+printf '%s\0' "${jobs[@]}" | xargs -0 -P "${JOBS:-2}" -I{} sh -c 'echo "start: {}" >&2; {}'
+declare -A labels=([default]="vaelab default" [plan]="plan's model" [lstm]="LSTM-VAE" [ts2vec]="TS2Vec" [supervised]="supervised ceiling")
+declare -A tables=([default]="seed_*" [plan]="seed_*" [lstm]="seed_*" [ts2vec]="seed_*/probe_table.csv" [supervised]="seed_*/probe_table.csv")
+compare=()
+for name in "${selected[@]}"; do compare+=("${labels[$name]}=$out/$name/${tables[$name]}"); done
+python -m vaelab.compare "${compare[@]}" --markdown "$out/table.md" --csv "$out/table.csv"

@@ -2,29 +2,14 @@
 
 import json
 
-import numpy as np
 import pytest
 from conftest import TINY
-from physionet_files import psv_text, vitals
+from physionet_files import write_cohort
 
 from vaelab.data.sources import PhysioNet2019DataConfig
 from vaelab.runs.config import validate
 
 pytestmark = pytest.mark.slow
-
-
-def write_cohort(root, n=40, hours=30, seed=0):
-    """n stays; a third become septic, with a higher heart rate from hour 10 (a learnable signal)."""
-    rng = np.random.default_rng(seed)
-    root.mkdir()
-    for i in range(n):
-        septic = i % 3 == 0
-        rows = []
-        for h in range(1, hours + 1):
-            hr = 80 + rng.normal(0, 5) + (25 if septic and h > 10 else 0)
-            rows.append({**vitals(hr=round(hr, 1), resp=18 + int(rng.integers(-2, 3))), "ICULOS": h, "SepsisLabel": int(septic and h > 12)})
-        (root / f"p{i:06d}.psv").write_text(psv_text(rows, age=40 + i))
-    return root
 
 
 def test_compose_physionet2019(compose_config):

@@ -8,7 +8,9 @@ import sys
 import optuna
 import pytest
 from optuna.trial import TrialState
+from physionet_files import write_cohort
 
+from vaelab.errors import VaelabError
 from vaelab.evaluation.objectives import TrialFailed, objectives
 from vaelab.sweeps.config import SweepConfig
 from vaelab.sweeps.sweeper import EXIT_BAD_CONFIG, EXIT_GAVE_UP, masked
@@ -228,3 +230,58 @@ def test_a_logged_storage_url_has_its_password_masked():
     assert masked("postgresql://vaelab:s3cret@db.example:5432/studies") == "postgresql://vaelab:***@db.example:5432/studies"
     assert masked("sqlite:///multirun/x/optuna.db") == "sqlite:///multirun/x/optuna.db"
     assert "s3cret" not in masked("postgresql://vaelab:s3cret@[not a url")
+
+
+def test_the_real_data_sweep_selects_on_the_validation_probe_and_never_on_the_test_stays(tmp_path):
+    source = write_cohort(tmp_path / "psv", n=60)
+    common = [
+        "hparams_search=physionet2019",
+        f"data.source={source}",
+        "data.seq_len=24",
+        f"data.cache_dir={tmp_path / 'cache'}",
+        "trainer=debug",
+        "model.base_channels=8",
+        "hydra.sweeper.n_trials=2",
+    ]
+    sweep_dir = tmp_path / "physionet"
+    proc = subprocess.run(
+        [sys.executable, "-m", "vaelab", *common, f"hydra.sweep.dir={sweep_dir}"], cwd=tmp_path, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    study = optuna.load_study(study_name="physionet2019", storage=f"sqlite:///{sweep_dir}/optuna.db")
+    assert study.user_attrs["objectives"] == ["probe_val_auroc", "recon_mse"]
+    for t in study.get_trials():
+        assert t.state == TrialState.COMPLETE
+        metrics = json.loads((sweep_dir / f"trial_{t.number}" / "metrics.json").read_text())
+        assert t.values == [metrics["probe_val_auroc"], metrics["recon_mse"]]
+        assert metrics["probe_n_val"] + metrics["probe_n_test"] < 60  # a part of the training stays, not the test stays
+        assert {"model.latent_dim", "loss.observation_weight", "model.observation_head"} <= set(t.params)
+
+    for objective in ("probe_auroc", "probe_table.sepsis.embedding.linear.auroc"):
+        refused = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "vaelab",
+                *common,
+                f"hydra.sweep.dir={tmp_path / 'refused'}",
+                f"sweep.objectives=[{objective}]",
+                "sweep.directions=[maximize]",
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert refused.returncode == EXIT_BAD_CONFIG
+        assert refused.stderr.strip() == (
+            f"vaelab: error: config sweep.objectives: {objective!r} is scored on the probe's test stays, which no selection may read; "
+            "use 'probe_val_auroc' (the same probe on a validation part of the training stays)"
+        )
+        assert not list((tmp_path / "refused").glob("trial_*")) and not (tmp_path / "refused" / "optuna.db").exists()
+
+
+def test_constraints_on_test_stay_metrics_are_refused_too():
+    with pytest.raises(VaelabError, match="config sweep.max_metrics: 'probe_baseline_auroc' is scored on the probe's test stays"):
+        SweepConfig(max_metrics={"probe_baseline_auroc": 1.0})
+    assert SweepConfig(objectives=["probe_val_auroc"], directions=["maximize"]).objectives == ["probe_val_auroc"]

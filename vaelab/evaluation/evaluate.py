@@ -9,6 +9,7 @@ are named under ``skipped`` otherwise.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -27,8 +28,10 @@ from ..training.inference import encode_posterior, posterior_outputs, to_numpy
 from . import metrics as M
 from .probes import PCA_COMPONENTS, TEST_FRACTION, classification_probe, factor_r2, summary_statistics
 
+log = logging.getLogger(__name__)
+
 # What a streamed cohort cannot compute (every patient's inputs in memory), named in metrics.json.
-SKIPPED_WHEN_STREAMED = ["factor_r2", "factor_r2_pca", "probe_auroc", "probe_baseline_auroc"]
+SKIPPED_WHEN_STREAMED = ["factor_r2", "factor_r2_pca", "probe_auroc", "probe_baseline_auroc", "probe_val_auroc"]
 
 
 @dataclass
@@ -157,7 +160,7 @@ def downstream_probe(mu: np.ndarray, cohort: Cohort, config: EvalConfig) -> dict
     kwargs = {"seed": config.probe_seed, "test_fraction": config.probe_test_fraction}
     latent = classification_probe(mu, y, **kwargs)
     baseline = classification_probe(summary_statistics(data.values, data.masks), y, **kwargs)
-    return {
+    out = {
         "probe_label": label,
         "probe_auroc": latent["auroc"],
         "probe_auprc": latent["auprc"],
@@ -166,3 +169,10 @@ def downstream_probe(mu: np.ndarray, cohort: Cohort, config: EvalConfig) -> dict
         "probe_positive_rate": latent["positive_rate"],
         "probe_n_test": latent["n_test"],
     }
+    try:  # what a sweep may select on: the training stays' own validation part (objectives.TEST_STAY_METRICS)
+        validation = classification_probe(mu, y, held_out="validation", **kwargs)
+        out.update(probe_val_auroc=validation["auroc"], probe_val_auprc=validation["auprc"], probe_n_val=validation["n_test"])
+    except VaelabError as error:
+        log.warning("no validation probe of %r: %s", label, error)
+        out["probe_val_skipped"] = str(error)
+    return out

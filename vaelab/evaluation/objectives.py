@@ -15,6 +15,17 @@ import math
 DEFAULT_OBJECTIVES = ("kl", "latent_spread", "recon_mse")
 DEFAULT_DIRECTIONS = ("maximize", "maximize", "minimize")
 
+# Metrics scored on the probes' test stays (their first name part; ``probe_table.*`` is every cell of
+# the label table). Those stays judge the chosen model once, so no selection reads them: sweeps
+# select on ``probe_val_auroc``, the same probe on a validation part of the training stays.
+TEST_STAY_METRICS = ("probe_auroc", "probe_auprc", "probe_baseline_auroc", "probe_baseline_auprc", "probe_table")
+VALIDATION_PROBE_METRIC = "probe_val_auroc"
+
+
+def reads_test_stays(name: str) -> bool:
+    """Whether the metric ``name`` (dotted for nested ones) is scored on the probes' test stays."""
+    return name.split(".", 1)[0] in TEST_STAY_METRICS
+
 
 class TrialFailed(RuntimeError):
     """The run has no usable objectives (failed, diverged, or a metric missing / not finite)."""

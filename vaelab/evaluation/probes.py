@@ -251,15 +251,25 @@ def summary_statistics(values: np.ndarray, masks: np.ndarray) -> np.ndarray:
     return np.concatenate([np.where(seen, block, 0.0) for block in blocks], axis=1)
 
 
-def classification_probe(features: np.ndarray, labels: np.ndarray, seed: int = 0, test_fraction: float = TEST_FRACTION) -> dict:
+HELD_OUT_PARTS = ("test", "validation")
+
+
+def classification_probe(
+    features: np.ndarray, labels: np.ndarray, seed: int = 0, test_fraction: float = TEST_FRACTION, held_out: str = "test"
+) -> dict:
     """Held-out AUROC / AUPRC of a binary outcome from patient features.
 
     Logistic regression on standardized features (scaler fitted on the training part) with
     balanced class weights, since ICU outcomes are rare; stratified seeded patient split so that
     both parts keep the positive rate. The positive class is the larger of the two label values.
-    Returns ``auroc``, ``auprc`` (average precision), ``n_train``, ``n_test`` and
-    ``positive_rate`` (over all patients; the AUPRC of a random score).
+    ``held_out="validation"`` scores a second split of the *training* patients (same seed and
+    fraction) instead of the test patients, which it never reads: the figure a model or
+    hyperparameter selection may use, so the test patients stay unseen until the final table.
+    Returns ``auroc``, ``auprc`` (average precision), ``n_train``, ``n_test`` (the held-out
+    part's size) and ``positive_rate`` (over all patients; the AUPRC of a random score).
     """
+    if held_out not in HELD_OUT_PARTS:
+        raise VaelabError(f"held_out must be one of {', '.join(HELD_OUT_PARTS)}, got {held_out!r}")
     _check_fraction(test_fraction)
     features = _check_features(features, "features")
     labels = np.asarray(labels)
@@ -276,8 +286,16 @@ def classification_probe(features: np.ndarray, labels: np.ndarray, seed: int = 0
         train, test = seeded_split(len(y), seed, test_fraction, stratify=y)
     except ValueError as error:
         raise VaelabError(f"cannot make a stratified split of {len(y)} patients ({int(y.sum())} positive): {error}") from error
+    if held_out == "validation":
+        try:
+            fit, validation = seeded_split(len(train), seed, test_fraction, stratify=y[train])
+        except ValueError as error:
+            raise VaelabError(
+                f"cannot split a validation part off the {len(train)} training patients ({int(y[train].sum())} positive): {error}"
+            ) from error
+        train, test = train[fit], train[validation]
     if len(np.unique(y[train])) < 2 or len(np.unique(y[test])) < 2:
-        raise VaelabError(f"too few positives or negatives ({int(y.sum())} of {len(y)}) to have both classes in train and test")
+        raise VaelabError(f"too few positives or negatives ({int(y.sum())} of {len(y)}) to have both classes in train and {held_out}")
 
     model = linear_classifier()
     model.fit(features[train], y[train])

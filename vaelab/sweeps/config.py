@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import check, check_finite
-from ..evaluation.objectives import DEFAULT_DIRECTIONS, DEFAULT_OBJECTIVES
+from ..evaluation.objectives import DEFAULT_DIRECTIONS, DEFAULT_OBJECTIVES, VALIDATION_PROBE_METRIC, reads_test_stays
 from .collapse_rule import CollapseRule
 
 
@@ -45,6 +45,18 @@ class SweepConfig:
         )
         for d in self.directions:
             check(d in ("maximize", "minimize"), "sweep.directions", f"must be maximize or minimize, got {d!r}")
+        for key, names in (
+            ("sweep.objectives", self.objectives),
+            ("sweep.max_metrics", self.max_metrics),
+            ("sweep.min_metrics", self.min_metrics),
+        ):
+            for name in names:
+                check(
+                    not reads_test_stays(name),
+                    key,
+                    f"{name!r} is scored on the probe's test stays, which no selection may read; "
+                    f"use {VALIDATION_PROBE_METRIC!r} (the same probe on a validation part of the training stays)",
+                )
         check(self.penalty > 0, "sweep.penalty", f"must be > 0, got {self.penalty}")
         check(self.heartbeat_seconds >= 1, "sweep.heartbeat_seconds", f"must be >= 1, got {self.heartbeat_seconds}")
         check(self.stale_after_seconds > self.heartbeat_seconds, "sweep.stale_after_seconds", "must exceed sweep.heartbeat_seconds")

@@ -212,6 +212,36 @@ def test_classification_probe_rejects_a_single_class():
         classification_probe(np.zeros((50, 3)), np.r_[np.zeros(49), 1])
 
 
+def test_the_validation_probe_scores_a_part_of_the_training_patients_and_never_reads_the_test_patients():
+    rng = np.random.default_rng(3)
+    features = rng.standard_normal((600, 4))
+    labels = (features[:, 0] + 0.1 * rng.standard_normal(600) > 0.8).astype(int)  # thresholded from one dimension
+    _, test = seeded_split(600, 0, TEST_FRACTION, stratify=labels)
+    result = classification_probe(features, labels, held_out="validation")
+    assert result["auroc"] > 0.97
+    assert result["n_train"] + result["n_test"] == 600 - len(test)  # fitted and scored inside the training part
+    scrambled = features.copy()
+    scrambled[test] = rng.standard_normal((len(test), 4))  # the test patients' features become noise ...
+    assert classification_probe(scrambled, labels, held_out="validation") == result  # ... and nothing moves,
+    assert classification_probe(scrambled, labels)["auroc"] < 0.7  # while the test probe falls to chance
+
+
+def test_the_validation_probe_of_a_random_label_is_near_chance():
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, 2, 3000)
+    assert abs(classification_probe(rng.standard_normal((3000, 5)), labels, held_out="validation")["auroc"] - 0.5) < 0.07
+
+
+def test_the_validation_probe_refuses_what_it_cannot_split():
+    with pytest.raises(VaelabError, match="held_out must be one of test, validation"):
+        classification_probe(np.zeros((50, 3)), np.r_[np.zeros(25), np.ones(25)], held_out="train")
+    labels = np.r_[np.zeros(20), np.ones(2)]  # one positive for training, one for testing: none left to validate on
+    features = np.random.default_rng(0).standard_normal((22, 2))
+    assert classification_probe(features, labels)["n_test"] == 7  # the test probe still works
+    with pytest.raises(VaelabError, match="cannot split a validation part off the 15 training patients"):
+        classification_probe(features, labels, held_out="validation")
+
+
 # --- the shared split ------------------------------------------------------------------------------
 
 

@@ -40,7 +40,7 @@ declare -A arms=(
   # the default of 2026-11-27 plus the observation head (experiments/physionet2019: the signal real stays need)
   [observation_head]="$base model.posterior_bn=0.6 loss.branch_weight=0.4 model.quantile_head=true loss.quantile_weight=1.5 model.spectral_head=true loss.band_power_weight=0.3 model.observation_head=true loss.observation_weight=1.0"
   [recovery_sweep_best_nobn]="$base loss.branch_weight=0.4 loss.beta=0.1 loss.free_bits=2.7 model.quantile_head=true loss.quantile_weight=1.5"
-  [default]="model=multiscale"   # whatever the defaults are now: recovery_sweep_best_planloss_head since session 3 of 2026-11-27
+  [default]="model=multiscale"   # whatever the defaults are now: observation_head since 2026-12-04
 )
 order=(plan multiscale latent_groups std_pooling spectral spectral_0.1 spectral_head spectral_head_std spectral_head_0.3
        no_branch_loss groups_no_branch_loss groups_no_branch_head groups_no_branch_head1

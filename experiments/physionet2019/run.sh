@@ -4,21 +4,25 @@
 #   default   python -m vaelab data=physionet2019        (vaelab's default model and loss)
 #   plan      the plan's model (model=plan) with the plan's loss (per-branch weight 1)
 #   lstm      the LSTM-VAE baseline (model=lstm) with the default loss
+#             Both baselines train BASELINE_EPOCHS (default 20: one beta cycle of the plan's test schedule,
+#             warm-up 10, cycle 20): on one CPU thread their epochs cost several times the default's (the
+#             plan's decoder always upsamples to >= 512 hours, its defect 1; the LSTM steps hour by hour).
 #   ts2vec    TS2Vec from PyPOTS (experiments/peers/ts2vec.py; pip install -e '.[peers]')
 #   supervised the default encoder trained on sepsis (experiments/peers/supervised.py): the ceiling
 # JOBS runs at a time (default 2), one torch thread each; then vaelab.compare writes table.md.
 # Usage: experiments/physionet2019/run.sh [embedding ...]   (default: all five)
-# Environment: SEEDS ("0 1 2"), JOBS (2), OUT (multirun/physionet2019_table), VAELAB_PHYSIONET2019.
+# Environment: SEEDS ("0 1 2"), JOBS (2), OUT (multirun/physionet2019_table), BASELINE_EPOCHS (20), VAELAB_PHYSIONET2019.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:-multirun/physionet2019_table}
 source=${VAELAB_PHYSIONET2019:-../shared/data/physionet2019_setA.tar.gz}
 layer2=$(python -m vaelab.data.physionet2019 "$source" --quiet | tail -1)   # the cached 48 h import
 vae="data=physionet2019 data.source=$source trainer.threads=1 quiet=true"
+baseline="trainer.epochs=${BASELINE_EPOCHS:-20} schedule.warmup_epochs=10 schedule.cycle_epochs=20"
 declare -A commands=(
   [default]="python -m vaelab $vae seed=SEED hydra.run.dir=$out/default/seed_SEED"
-  [plan]="python -m vaelab $vae model=plan loss.branch_weight=1 seed=SEED hydra.run.dir=$out/plan/seed_SEED"
-  [lstm]="python -m vaelab $vae model=lstm seed=SEED hydra.run.dir=$out/lstm/seed_SEED"
+  [plan]="python -m vaelab $vae model=plan loss.branch_weight=1 $baseline seed=SEED hydra.run.dir=$out/plan/seed_SEED"
+  [lstm]="python -m vaelab $vae model=lstm $baseline seed=SEED hydra.run.dir=$out/lstm/seed_SEED"
   [ts2vec]="python experiments/peers/ts2vec.py --data $layer2 --out $out/ts2vec/seed_SEED --seed SEED && python -m vaelab.probe $out/ts2vec/seed_SEED/ts2vec_latents.h5 --labels $layer2"
   [supervised]="python experiments/peers/supervised.py --data $layer2 --out $out/supervised/seed_SEED --seed SEED && python -m vaelab.probe $out/supervised/seed_SEED/supervised_latents.h5 --labels $layer2"
 )

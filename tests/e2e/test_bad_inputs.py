@@ -202,13 +202,11 @@ def test_a_checkpoint_of_another_model_layout_is_one_line(tmp_path):
     from vaelab.data.prepare import Normalizer
     from vaelab.errors import VaelabError
     from vaelab.models import build_model
-    from vaelab.training.checkpoint import load_checkpoint, save_checkpoint
+    from vaelab.training.checkpoint import LEGACY_OFF, load_checkpoint, save_checkpoint
 
     # a checkpoint of the older flat layout: build_model's keyword arguments, options off then left out
     args = dict(model_type="multiscale_conv1d", input_dim=2, seq_len=48, latent_dim=4, base_channels=8)
-    model = build_model(
-        "multiscale_conv1d", 2, 48, latent_dim=4, base_channels=8, spectral_head=False, quantile_head=False, posterior_bn=0.0
-    )
+    model = build_model("multiscale_conv1d", 2, 48, latent_dim=4, base_channels=8, **LEGACY_OFF)
     normalizer = Normalizer([0.0, 0.0], [1.0, 1.0], ["HR", "SBP"])
     save_checkpoint(tmp_path / "ok.pt", model, args, normalizer, {})
     assert load_checkpoint(tmp_path / "ok.pt")[0].latent_dim == 4

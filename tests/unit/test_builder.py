@@ -58,7 +58,8 @@ def test_the_builder_and_the_cli_train_the_same_model_to_the_same_latents(tmp_pa
     cli = torch.load(tmp_path / "cli" / "checkpoint.pt", weights_only=True)
     built = torch.load(tmp_path / "builder" / "checkpoint.pt", weights_only=True)
     assert cli["model_args"] == built["model_args"]  # same class and options
-    assert built["model_args"]["config"]["spectral_head"] and built["model_args"]["config"]["posterior_bn"] == 0.6
+    options = built["model_args"]["config"]
+    assert options["spectral_head"] and options["observation_head"] and options["posterior_bn"] == 0.6
     assert {k: v.shape for k, v in cli["state_dict"].items()} == {k: v.shape for k, v in built["state_dict"].items()}
     cli_metrics = json.loads((tmp_path / "cli" / "metrics.json").read_text())
     assert cli_metrics["n_parameters"] == builder.metrics["n_parameters"] == sum(p.numel() for p in builder.model.parameters())

@@ -80,13 +80,14 @@ POOLINGS = ("moments", "moments_std")
 @dataclass
 class MultiScaleConfig(ConvModelConfig):
     """The multi-scale VAE's settings (Hydra: ``model=multiscale``); the defaults are vaelab's
-    recommended model (experiments/multiscale_recovery), for the CLI, VAEBuilder and the class alike."""
+    recommended model (experiments/multiscale_recovery, experiments/physionet2019), for the CLI,
+    VAEBuilder and the class alike."""
 
     latent_groups: bool = False  # one latent group per branch; each decoder branch decodes its own group
     pooling: str = "moments"  # moments (mean, trend, 24 h cos/sin) | moments_std (+ spread over time)
     spectral_head: bool = True  # predict each vital's log band power from the posterior mean (loss.band_power_weight)
     quantile_head: bool = True  # predict each vital's quantiles over the observed hours (loss.quantile_weight)
-    observation_head: bool = False  # predict each vital's observed fraction per 8 h block (loss.observation_weight)
+    observation_head: bool = True  # predict each vital's observed fraction per 8 h block (loss.observation_weight)
     posterior_bn: float = 0.6  # BN-VAE: batch-normalize posterior means to this fixed spread (0 = off)
 
     def __post_init__(self) -> None:

@@ -267,7 +267,7 @@ def test_observation_head_predicts_observed_fractions_and_trains_the_encoder():
     assert with_head.total.item() == pytest.approx(without.total.item() + 2.0 * with_head.observation.item(), rel=1e-5)
     with_head.total.backward()
     assert vae.observation_head[0].weight.grad.abs().sum() > 0 and vae.encoder.fc_mu.weight.grad.abs().sum() > 0
-    assert MultiScaleConv1DVAE(input_dim=3, seq_len=48, latent_dim=6, base_channels=8).heads(out.mu)[2] is None
+    assert MultiScaleConv1DVAE(input_dim=3, seq_len=48, latent_dim=6, base_channels=8, observation_head=False).heads(out.mu)[2] is None
 
 
 def test_one_output_type_and_the_plans_tuples_agree():

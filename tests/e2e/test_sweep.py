@@ -10,10 +10,9 @@ import pytest
 from optuna.trial import TrialState
 from physionet_files import write_cohort
 
-from vaelab.errors import VaelabError
-from vaelab.evaluation.objectives import TrialFailed, objectives
+from vaelab.evaluation.objectives import objectives
 from vaelab.sweeps.config import SweepConfig
-from vaelab.sweeps.sweeper import EXIT_BAD_CONFIG, EXIT_GAVE_UP, masked
+from vaelab.sweeps.sweeper import EXIT_BAD_CONFIG, EXIT_GAVE_UP
 
 pytestmark = pytest.mark.slow
 
@@ -141,16 +140,6 @@ def test_two_sweeps_started_together_get_different_directories(tmp_path):
     assert len(sweep_dirs) == 2 and sweep_dirs[0] != sweep_dirs[1]
 
 
-def test_objectives_refuse_failed_runs_and_non_finite_metrics():
-    with pytest.raises(TrialFailed, match="diverged"):
-        objectives({"status": "diverged", "error": "loss is nan"}, SweepConfig())
-    with pytest.raises(TrialFailed, match="'kl' is nan"):
-        objectives({"status": "ok", "kl": float("nan"), "latent_spread": 1.0, "recon_mse": 0.1}, SweepConfig())
-    ok = {"status": "ok", "kl": 40.0, "latent_spread": 0.9, "recon_mse": 0.3, "kl_per_latent_dim": 1.25}
-    assert objectives(ok, SweepConfig()) == [40.0, 0.9, 0.3]
-    assert objectives(ok | {"kl_per_latent_dim": 9.0}, SweepConfig()) == [-1e6, -1e6, 1e6]
-
-
 def test_storage_creation_survives_a_concurrent_schema_race(tmp_path, monkeypatch):
     """Two workers on a fresh database: the loser's first connect fails on the schema's version row."""
     import sqlalchemy.exc
@@ -212,26 +201,6 @@ def test_the_recovery_sweep_scores_trials_on_nested_factor_recovery(tmp_path):
         assert {"loss.band_power_weight", "model.posterior_bn", "model.latent_groups"} <= set(t.params)
 
 
-def test_dotted_objectives_and_constraints_reach_nested_metrics():
-    sweep = SweepConfig(
-        objectives=["factor_r2.level", "recon_mse"],
-        directions=["maximize", "minimize"],
-        max_metrics={},
-        min_metrics={"factor_r2.trend": 0.5},
-    )
-    metrics = {"status": "ok", "recon_mse": 0.3, "factor_r2": {"level": 0.6, "trend": 0.7}}
-    assert objectives(metrics, sweep) == [0.6, 0.3]
-    assert objectives(metrics | {"factor_r2": {"level": 0.6, "trend": 0.4}}, sweep) == [-1e6, 1e6]
-    with pytest.raises(TrialFailed, match="'factor_r2.level' is None"):
-        objectives({"status": "ok", "recon_mse": 0.3}, sweep)  # data without known factors
-
-
-def test_a_logged_storage_url_has_its_password_masked():
-    assert masked("postgresql://vaelab:s3cret@db.example:5432/studies") == "postgresql://vaelab:***@db.example:5432/studies"
-    assert masked("sqlite:///multirun/x/optuna.db") == "sqlite:///multirun/x/optuna.db"
-    assert "s3cret" not in masked("postgresql://vaelab:s3cret@[not a url")
-
-
 def test_the_real_data_sweep_selects_on_the_validation_probe_and_never_on_the_test_stays(tmp_path):
     source = write_cohort(tmp_path / "psv", n=60)
     common = [
@@ -279,9 +248,3 @@ def test_the_real_data_sweep_selects_on_the_validation_probe_and_never_on_the_te
             "use 'probe_val_auroc' (the same probe on a validation part of the training stays)"
         )
         assert not list((tmp_path / "refused").glob("trial_*")) and not (tmp_path / "refused" / "optuna.db").exists()
-
-
-def test_constraints_on_test_stay_metrics_are_refused_too():
-    with pytest.raises(VaelabError, match="config sweep.max_metrics: 'probe_baseline_auroc' is scored on the probe's test stays"):
-        SweepConfig(max_metrics={"probe_baseline_auroc": 1.0})
-    assert SweepConfig(objectives=["probe_val_auroc"], directions=["maximize"]).objectives == ["probe_val_auroc"]

@@ -116,12 +116,17 @@ def probe_files(
 
 def format_table(table: pd.DataFrame) -> str:
     """The table for a terminal: one line per label, metric and feature set, one column per probe
-    (``value [ci_low, ci_high]``), and the label's test stays."""
+    (``value [ci_low, ci_high]``, then ``vs summary`` with its paired interval where there is
+    one), and the label's test stays."""
     if table.empty:
         return "(no label could be probed)"
 
     def cell(row) -> str:
-        return f"{row.value:.3f} [{row.ci_low:.3f}, {row.ci_high:.3f}]"
+        text = f"{row.value:.3f} [{row.ci_low:.3f}, {row.ci_high:.3f}]"
+        gain = getattr(row, "vs_summary", float("nan"))
+        if np.isfinite(gain):
+            text += f" vs summary {gain:+.3f} [{row.vs_summary_ci_low:+.3f}, {row.vs_summary_ci_high:+.3f}]"
+        return text
 
     lines = {}
     for row in table.itertuples(index=False):

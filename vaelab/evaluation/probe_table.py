@@ -28,6 +28,11 @@ What an embedding says about every label the data holds, beside what hand-made f
   not the training sample). The resamples are seeded by ``seed`` and the label's name, and shared
   by every row of the label (paired). A resample without both classes is left out of a binary
   label's interval.
+* **Against the baseline.** ``vs_summary`` is the row's metric minus the ``summary`` row's of the
+  same label, probe and metric, with its interval ``vs_summary_ci_low`` / ``vs_summary_ci_high``
+  from the same resamples (a paired bootstrap: both rows scored on each resample): on the
+  ``embedding+summary`` row, what the embedding adds to the hand-made features, and whether the
+  interval excludes 0. NaN on the ``summary`` rows and without a baseline.
 * **Skips.** A label with too few finite stays for the split, fewer than :data:`MIN_TRAIN_ROWS` /
   :data:`MIN_TEST_ROWS` stays in train / test, fewer than :data:`MIN_CLASS_ROWS` stays of a class
   in either part, or a constant value in train, is left out of the table with a note in
@@ -60,6 +65,7 @@ FEATURE_SETS = ("embedding", "summary", "embedding+summary")
 PROBES = ("linear", "gbt")
 METRICS = {"binary": ("auroc", "auprc"), "continuous": ("r2",)}
 COLUMNS = ("label", "kind", "features", "probe", "metric", "value", "ci_low", "ci_high", "n_train", "n_test", "chance")
+PAIRED_COLUMNS = ("vs_summary", "vs_summary_ci_low", "vs_summary_ci_high")  # after COLUMNS; absent from older tables
 
 
 class _Skip(Exception):
@@ -195,7 +201,7 @@ def probe_table(
     with threadpool_limits(limits=threads):
         for name, values in labels.items():
             _probe_label(name, values, features, seed, test_fraction, n_resamples, rows, skipped)
-    table = pd.DataFrame(rows, columns=list(COLUMNS))
+    table = pd.DataFrame(rows, columns=[*COLUMNS, *PAIRED_COLUMNS])
     table.attrs["skipped"] = skipped
     return table
 
@@ -209,52 +215,61 @@ def _probe_label(name, values, features, seed, test_fraction, n_resamples, rows,
         log.info("probe table: label %r skipped: %s", name, note)
         return
     weights = _resample_weights(len(test), n_resamples, seed, name)
+    scored = {}  # (features, probe, metric) -> (value, the value on every resample)
     for feature_name, x in features.items():
         x = x[label_rows]
         for probe in PROBES:
             score = _predict(kind, probe, seed, x[train], y[train], x[test])
             for metric in METRICS[kind]:
-                value, resampled = _metric(metric, y[test], score, weights)
-                low, high = _interval(resampled)
-                chance = {"auroc": 0.5, "auprc": float(y[test].mean()), "r2": 0.0}[metric]
-                rows.append((name, kind, feature_name, probe, metric, value, low, high, len(train), len(test), chance))
+                scored[feature_name, probe, metric] = _metric(metric, y[test], score, weights)
+    for (feature_name, probe, metric), (value, resampled) in scored.items():
+        low, high = _interval(resampled)
+        chance = {"auroc": 0.5, "auprc": float(y[test].mean()), "r2": 0.0}[metric]
+        baseline = scored.get(("summary", probe, metric)) if feature_name != "summary" else None
+        if baseline is None:
+            paired = (np.nan, np.nan, np.nan)
+        else:
+            paired = (value - baseline[0], *_interval(resampled - baseline[1]))
+        rows.append((name, kind, feature_name, probe, metric, value, low, high, len(train), len(test), chance, *paired))
 
 
 def table_metrics(table: pd.DataFrame) -> dict:
     """The table as JSON-ready nested dicts for metrics.json: ``{"probe_table": {label: {features:
-    {probe: {metric: {"value", "ci_low", "ci_high", "n_train", "n_test", "chance"}}}}},
-    "probe_table_skipped": {label: note}}``; NaN (an interval no resample could fill) becomes None.
-    :func:`table_from_metrics` reads it back."""
+    {probe: {metric: {"value", "ci_low", "ci_high", "n_train", "n_test", "chance"[, "vs_summary",
+    "vs_summary_ci_low", "vs_summary_ci_high"]}}}}}, "probe_table_skipped": {label: note}}``; NaN
+    (an interval no resample could fill) becomes None, and the ``vs_summary`` keys are left out of
+    rows without that comparison. :func:`table_from_metrics` reads it back."""
 
     def plain(x: float) -> float | None:
         return float(x) if np.isfinite(x) else None
 
     nested: dict = {}
-    for row in table.itertuples(index=False):
-        by_probe = nested.setdefault(row.label, {}).setdefault(row.features, {}).setdefault(row.probe, {})
-        by_probe[row.metric] = {
-            "value": plain(row.value),
-            "ci_low": plain(row.ci_low),
-            "ci_high": plain(row.ci_high),
-            "n_train": int(row.n_train),
-            "n_test": int(row.n_test),
-            "chance": plain(row.chance),
-        }
+    for row in table.to_dict("records"):
+        by_probe = nested.setdefault(row["label"], {}).setdefault(row["features"], {}).setdefault(row["probe"], {})
+        entry = {key: plain(row[key]) for key in ("value", "ci_low", "ci_high")}
+        entry |= {"n_train": int(row["n_train"]), "n_test": int(row["n_test"]), "chance": plain(row["chance"])}
+        if np.isfinite(row.get("vs_summary", np.nan)):
+            entry |= {key: plain(row[key]) for key in PAIRED_COLUMNS}
+        by_probe[row["metric"]] = entry
     return {"probe_table": nested, "probe_table_skipped": dict(table.attrs.get("skipped", {}))}
 
 
 def table_from_metrics(metrics: dict) -> pd.DataFrame:
     """The table back from :func:`table_metrics`' dicts (e.g. a run's metrics.json), for its figure."""
     kinds = {metric: kind for kind, names in METRICS.items() for metric in names}
+
+    def number(entry: dict, key: str) -> float:
+        return np.nan if entry.get(key) is None else entry[key]
+
     rows = [
-        (label, kinds[metric], features, probe, metric, *(np.nan if entry[k] is None else entry[k] for k in ("value", "ci_low", "ci_high")))
-        + (entry["n_train"], entry["n_test"], np.nan if entry["chance"] is None else entry["chance"])
+        (label, kinds[metric], features, probe, metric, *(number(entry, k) for k in ("value", "ci_low", "ci_high")))
+        + (entry["n_train"], entry["n_test"], number(entry, "chance"), *(number(entry, k) for k in PAIRED_COLUMNS))
         for label, by_features in metrics.get("probe_table", {}).items()
         for features, by_probe in by_features.items()
         for probe, by_metric in by_probe.items()
         for metric, entry in by_metric.items()
     ]
-    table = pd.DataFrame(rows, columns=list(COLUMNS))
+    table = pd.DataFrame(rows, columns=[*COLUMNS, *PAIRED_COLUMNS])
     table.attrs["skipped"] = dict(metrics.get("probe_table_skipped", {}))
     return table
 

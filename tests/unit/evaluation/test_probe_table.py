@@ -15,6 +15,7 @@ from vaelab.evaluation.probe_table import (
     MIN_CLASS_ROWS,
     MIN_TEST_ROWS,
     MIN_TRAIN_ROWS,
+    PAIRED_COLUMNS,
     PROBES,
     _resample_weights,
     label_kind,
@@ -87,7 +88,7 @@ def test_the_table_has_every_label_feature_set_probe_and_metric(latent):
     baseline = rng.standard_normal((N, 6))
     labels = {"binary": (latent[:, 0] > 0).astype(int), "continuous": latent[:, 1] + 0.1 * rng.standard_normal(N)}
     table = probe_table(latent, labels, baseline=baseline, n_resamples=20)
-    assert tuple(table.columns) == COLUMNS
+    assert tuple(table.columns) == COLUMNS + PAIRED_COLUMNS
     assert len(table) == len(FEATURE_SETS) * len(PROBES) * (2 + 1)
     assert list(dict.fromkeys(table.features)) == list(FEATURE_SETS)
     # The summary statistics here are noise; the concatenation keeps what the embedding knows.
@@ -178,17 +179,39 @@ def test_bad_inputs_are_one_line(latent):
 
 def test_table_metrics_is_strict_json(latent):
     labels = {"y": (latent[:, 0] > 0).astype(int), "constant": np.zeros(N)}
-    table = probe_table(latent, labels, n_resamples=10)
+    table = probe_table(latent, labels, baseline=latent[:, :2] ** 2, n_resamples=10)
     table.loc[0, "ci_low"] = np.nan  # an interval no resample could fill
     out = table_metrics(table)
     json.dumps(out, allow_nan=False)
     entry = out["probe_table"]["y"]["embedding"]["linear"]["auroc"]
-    assert set(entry) == {"value", "ci_low", "ci_high", "n_train", "n_test", "chance"} and entry["ci_low"] is None
+    assert set(entry) == {"value", "ci_low", "ci_high", "n_train", "n_test", "chance", *PAIRED_COLUMNS} and entry["ci_low"] is None
+    assert set(out["probe_table"]["y"]["summary"]["linear"]["auroc"]) == {"value", "ci_low", "ci_high", "n_train", "n_test", "chance"}
     assert set(out["probe_table"]["y"]["embedding"]) == set(PROBES)
     assert set(out["probe_table_skipped"]) == {"constant"}
     back = table_from_metrics(json.loads(json.dumps(out)))  # what a run's figure reads from metrics.json
     pd.testing.assert_frame_equal(back, table, check_dtype=False)
     assert back.attrs["skipped"] == table.attrs["skipped"]
+
+
+def test_the_paired_interval_says_whether_the_embedding_adds_to_the_baseline(latent):
+    """A label in the embedding and not in the baseline: the gain's interval lies above 0; the same
+    label against a baseline that holds it as well as the embedding: the interval straddles 0."""
+    rng = np.random.default_rng(7)
+    labels = {"y": (latent[:, 1] + 0.3 * rng.standard_normal(N) > 0).astype(int)}
+    noise = rng.standard_normal((N, 3))
+    table = probe_table(latent, labels, baseline=noise, n_resamples=200)
+    for probe in PROBES:
+        both, alone = rows(table, "y", "embedding+summary", probe)["auroc"], rows(table, "y", "summary", probe)["auroc"]
+        assert both.vs_summary == pytest.approx(both.value - alone.value)
+        assert 0 < both.vs_summary_ci_low <= both.vs_summary <= both.vs_summary_ci_high
+        assert np.isnan(alone.vs_summary) and np.isnan(alone.vs_summary_ci_low)
+        assert rows(table, "y", "embedding", probe)["auroc"].vs_summary_ci_low > 0
+    holding_it = np.c_[latent[:, 1], rng.standard_normal((N, 2))]  # the label's dimension beside other noise
+    same = probe_table(latent, labels, baseline=holding_it, n_resamples=200)
+    linear = rows(same, "y", "embedding", "linear")["auroc"]
+    assert linear.vs_summary != 0 and linear.vs_summary_ci_low <= 0 <= linear.vs_summary_ci_high
+    # without a baseline there is nothing to compare with
+    assert probe_table(latent, labels, n_resamples=10).vs_summary.isna().all()
 
 
 # --- the bootstrap's metrics: all resamples at once, equal to sklearn's with sample weights ----------

@@ -26,7 +26,7 @@ unsupervised way of learning a per-stay representation, against which vaelab's V
     encoders do.
 
 * **Model.** ``pypots.representation.TS2Vec(n_steps=T, n_features=V or 2V, n_output_dims=--dims
-  (32, vaelab's default latent_dim), d_hidden=--hidden (64), n_layers=--depth (10),
+  (vaelab's default latent_dim), d_hidden=--hidden (64), n_layers=--depth (10),
   mask_mode="binomial", batch_size=--batch-size (64, vaelab's TrainConfig), epochs=--epochs,
   device=--device (cpu), model_saving_strategy=None)``; Adam, lr 1e-3 (PyPOTS's default and the
   paper's). Hidden 64, depth 10 and the binomial timestamp mask are the original TS2Vec defaults.
@@ -74,12 +74,13 @@ from vaelab.data.sources import SEED_LIMIT
 from vaelab.errors import VaelabError
 from vaelab.io import write_json
 from vaelab.models.base import observed_inputs
+from vaelab.models.multiscale import MultiScaleConfig
 from vaelab.training.trainer import TrainConfig, seed_everything
 
 LATENTS_FILE = "ts2vec_latents.h5"
 
 EPOCHS = 10  # see "Epochs" above
-DIMS = 32  # vaelab's default latent_dim
+DIMS = MultiScaleConfig.latent_dim  # vaelab's default latent size: the same number of features to probe
 HIDDEN = 64  # the original TS2Vec's hidden_dims
 DEPTH = 10  # the original TS2Vec's depth (residual dilated conv blocks)
 MASK_MODE = "binomial"  # the original TS2Vec's timestamp masking in training

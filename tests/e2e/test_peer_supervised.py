@@ -17,6 +17,7 @@ from vaelab.data.latents import read_latents
 from vaelab.data.layer2 import write_layer2
 from vaelab.data.synthetic import generate_synthetic
 from vaelab.evaluation.probes import TEST_FRACTION, seeded_split
+from vaelab.models.multiscale import MultiScaleConfig
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +56,8 @@ def test_the_encoder_learns_the_label_on_the_probe_tables_split(layer2, tmp_path
     assert 1 <= run["best_epoch"] <= run["epochs_trained"] <= 6 and len(run["history"]) == run["epochs_trained"]
 
     latents = read_latents(out / "supervised_latents.h5")
-    assert latents["mu"].shape == (N, 32) and latents["logvar"].shape == (N, 32)
+    dims = MultiScaleConfig().latent_dim  # the default VAE's encoder, latent size included
+    assert latents["mu"].shape == (N, dims) and latents["logvar"].shape == (N, dims)
     assert list(latents["patient_ids"]) == list(ids)  # every stay, in the file's order
     # The probe table's split of a binary label without NaN, computed here independently: the head's
     # logit of the latents of exactly those test stays gives the AUROC the run reports.

@@ -11,7 +11,7 @@ out=${OUT:-multirun/multiscale_recovery}
 # Every arm names all the settings it differs in, so it means the same whatever the defaults are:
 # the plan's loss (branch_weight 1, beta 0.5, free bits 2 per dimension over the batch) unless it says otherwise.
 planloss="loss.branch_weight=1 loss.beta=0.5 loss.free_bits=2.0 loss.free_bits_mode=batch loss.spectral_weight=0"
-base="model=multiscale model.latent_groups=false model.pooling=moments model.spectral_head=false model.quantile_head=false model.posterior_bn=0 $planloss"
+base="model=multiscale model.latent_dim=32 model.latent_groups=false model.pooling=moments model.spectral_head=false model.quantile_head=false model.posterior_bn=0 $planloss"
 gnh="$base model.latent_groups=true loss.branch_weight=0 model.spectral_head=true loss.band_power_weight=0.3"  # groups_no_branch_head
 declare -A arms=(
   [plan]="model=plan $planloss"

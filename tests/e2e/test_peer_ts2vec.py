@@ -16,6 +16,7 @@ from conftest import REPO
 from vaelab.data.latents import read_latents
 from vaelab.data.layer2 import write_layer2
 from vaelab.data.synthetic import generate_synthetic
+from vaelab.models.multiscale import MultiScaleConfig
 from vaelab.probe import TABLE_FILE
 
 pytestmark = [
@@ -78,7 +79,7 @@ def test_limit_writes_the_layer2_file_of_its_stays(tmp_path):
     summary = json.loads((out / "run.json").read_text())
     assert summary["stays"]["used"] == 40 and summary["settings"]["n_features"] == data.n_vitals
     assert summary["settings"]["labels_file"] == str(out / "layer2.h5") and (out / "layer2.h5").is_file()
-    assert read_latents(out / "ts2vec_latents.h5")["mu"].shape == (40, 32)
+    assert read_latents(out / "ts2vec_latents.h5")["mu"].shape == (40, MultiScaleConfig().latent_dim)  # --dims defaults to it
 
 
 @pytest.mark.parametrize("name, content, message", [("missing.h5", None, "file not found"), ("text.h5", "not hdf5", "not an HDF5 file")])

@@ -1,6 +1,7 @@
 """experiments/peers/supervised.py as a real subprocess on a small Layer-2 file written here: the
-encoder learns a label the vitals decide, its test stays are the probe table's, its latents and head
-give back the AUROC it reports, and each bad input is one line naming the file and label, exit 2."""
+encoder learns a binary and a continuous label the vitals decide, its test stays are the probe
+table's, its latents and head give back the AUROC or R² it reports, and each bad input is one line
+naming the file and label, exit 2."""
 
 import importlib.util
 import json
@@ -11,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 from conftest import REPO
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import r2_score, roc_auc_score
 
 from vaelab.data.latents import read_latents
 from vaelab.data.layer2 import write_layer2
@@ -27,15 +28,19 @@ N, T = 300, 48
 
 @pytest.fixture(scope="module")
 def layer2(tmp_path_factory):
-    """N synthetic stays; ``hr_high`` (mean heart rate above the median) is readable from the vitals,
-    ``age`` is continuous."""
+    """N synthetic stays; ``hr_high`` (mean heart rate above the median) and ``hr_mean`` (continuous,
+    NaN for every tenth stay) are readable from the vitals, ``constant`` is not a label to learn."""
     data = generate_synthetic(N, T, seed=0)
     hr = np.nanmean(data.values[..., data.vitals.index("HR")], axis=1)
     data.factors = None
-    data.labels = {"hr_high": (hr > np.median(hr)).astype(np.int8), "age": np.linspace(20, 90, N).astype(np.float32)}
+    data.labels = {
+        "hr_high": (hr > np.median(hr)).astype(np.int8),
+        "hr_mean": np.where(np.arange(N) % 10 == 0, np.nan, hr).astype(np.float32),
+        "constant": np.ones(N, dtype=np.float32),
+    }
     path = tmp_path_factory.mktemp("data") / "layer2.h5"
     write_layer2(path, data)
-    return path, data.labels["hr_high"], np.asarray(data.patient_ids)
+    return path, data.labels, np.asarray(data.patient_ids)
 
 
 def run_script(*args, cwd):
@@ -45,7 +50,8 @@ def run_script(*args, cwd):
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_the_encoder_learns_the_label_on_the_probe_tables_split(layer2, tmp_path, seed):
-    path, y, ids = layer2
+    path, labels, ids = layer2
+    y = labels["hr_high"]
     out = tmp_path / "out"
     proc = run_script("--data", path, "--label", "hr_high", "--out", out, "--epochs", 6, "--patience", 6, "--seed", seed, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -67,6 +73,28 @@ def test_the_encoder_learns_the_label_on_the_probe_tables_split(layer2, tmp_path
     assert roc_auc_score(y[test], logits[test]) == pytest.approx(run["test_auroc"], abs=1e-4)
 
 
+def test_the_encoder_learns_a_continuous_label_on_the_probe_tables_split(layer2, tmp_path):
+    path, labels, _ = layer2
+    y = labels["hr_mean"].astype(np.float64)
+    out = tmp_path / "out"
+    proc = run_script("--data", path, "--label", "hr_mean", "--out", out, "--epochs", 8, "--patience", 8, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "continuous label 'hr_mean'" in proc.stdout and "val R2" in proc.stdout and "test R2" in proc.stdout
+    run = json.loads((out / "run.json").read_text())
+    assert run["metric"] == "r2" and "val_r2" in run and "test_auroc" not in run
+    assert run["test_r2"] > 0.5, run["test_r2"]  # the mean heart rate is in the input; chance is <= 0
+    # The probe table's split of a continuous label: its finite stays, unstratified. The head's
+    # z-scored prediction, back in beats per minute, gives the R² the run reports.
+    rows = np.flatnonzero(np.isfinite(y))
+    train, test = seeded_split(len(rows), seed=0, test_fraction=TEST_FRACTION)
+    assert run["stays"]["with_label"] == len(rows) and run["stays"]["test"] == len(test)
+    mu = read_latents(out / "supervised_latents.h5")["mu"].astype(np.float64)
+    prediction = run["settings"]["target_mean"] + run["settings"]["target_sd"] * (
+        mu @ np.asarray(run["head"]["weight"]) + run["head"]["bias"]
+    )
+    assert r2_score(y[rows[test]], prediction[rows[test]]) == pytest.approx(run["test_r2"], abs=1e-4)
+
+
 def test_a_missing_label_is_one_line_and_exit_2(layer2, tmp_path):
     proc = run_script("--data", layer2[0], "--label", "no_such_label", "--out", tmp_path / "out", "--epochs", 1, cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
@@ -85,9 +113,9 @@ def load_script(monkeypatch):
 
 @pytest.mark.parametrize(
     ("label", "data", "expected"),
-    [("age", None, "label 'age' is not binary"), ("hr_high", "missing.h5", "missing.h5: file not found")],
+    [("constant", None, "label 'constant' cannot be used"), ("hr_high", "missing.h5", "missing.h5: file not found")],
 )
-def test_a_continuous_label_or_a_missing_file_is_one_line_and_exit_2(layer2, tmp_path, capsys, monkeypatch, label, data, expected):
+def test_a_constant_label_or_a_missing_file_is_one_line_and_exit_2(layer2, tmp_path, capsys, monkeypatch, label, data, expected):
     path = tmp_path / data if data else layer2[0]
     assert load_script(monkeypatch).main(["--data", str(path), "--label", label, "--out", str(tmp_path / "out"), "--epochs", "1"]) == 2
     lines = capsys.readouterr().err.strip().splitlines()

@@ -39,7 +39,7 @@ jobs=()
 for name in "${selected[@]}"; do
   [[ -n "${commands[$name]+x}" ]] || { echo "run.sh: unknown embedding '$name' (${!commands[*]})" >&2; exit 2; }
   for seed in ${SEEDS:-0 1 2}; do
-    jobs+=("${commands[$name]//SEED/$seed} > $out/logs/${name}_$seed.log 2>&1")
+    jobs+=("{ ${commands[$name]//SEED/$seed}; } > $out/logs/${name}_$seed.log 2>&1")   # both steps of a peer into its log
   done
 done
 printf '%s\0' "${jobs[@]}" | xargs -0 -P "${JOBS:-2}" -I{} sh -c 'echo "start: {}" >&2; {}'

@@ -46,12 +46,17 @@ def runs(tmp_path_factory):
 
 
 def study_storage(path: Path, objectives=("kl", "recon_mse"), name="s") -> str:
-    """A real two-objective study: trials 0 and 2 COMPLETE, 1 FAIL, 3 RUNNING."""
+    """A real two-objective study: trials 0 and 2 COMPLETE, 1 FAIL, 3 RUNNING.
+
+    ``model.base_channels`` is enqueued, not sampled, so that it varies across trials every time
+    (sampled, all four trials draw the same value one time in 27 and it moves under the table).
+    """
     url = f"sqlite:///{path}"
     study = optuna.create_study(storage=url, study_name=name, directions=["maximize", "minimize"])
     if objectives is not None:
         study.set_user_attr("objectives", list(objectives))
-    for number in range(4):
+    for number, channels in enumerate((16, 32, 64, 32)):
+        study.enqueue_trial({"model.base_channels": channels})
         trial = study.ask()
         trial.suggest_float("loss.beta", 0.01, 4.0, log=True)
         trial.suggest_categorical("model.base_channels", [16, 32, 64])

@@ -34,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     tails = "  ".join(f"|z|>{z:g}" for z in TAIL_Z)
-    print(f"{'vital':8s} {'observed':>9s} {'mean':>8s} {'std':>7s} {'median':>8s} {'IQR':>7s} {'std/IQR':>7s} {'(median-mean)/std':>17s}  {tails}  max |z|")
+    print(
+        f"{'vital':8s} {'observed':>9s} {'mean':>8s} {'std':>7s} {'median':>8s} {'IQR':>7s} {'std/IQR':>7s} {'(median-mean)/std':>17s}  {tails}  max |z|"
+    )
     for k, name in enumerate(data.vitals):
         seen = np.asarray(data.values[..., k][data.masks[..., k] > 0.5], dtype=np.float64)
         mean, std = normalizer.mean[k], normalizer.std[k]

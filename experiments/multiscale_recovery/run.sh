@@ -45,10 +45,10 @@ declare -A arms=(
   [observation_head_128]="$base model.posterior_bn=0.6 loss.branch_weight=0.4 model.quantile_head=true loss.quantile_weight=1.5 model.spectral_head=true loss.band_power_weight=0.3 model.observation_head=true loss.observation_weight=1.0 model.latent_dim=128"
   # and 256 (the largest size measured on real stays)
   [observation_head_256]="$base model.posterior_bn=0.6 loss.branch_weight=0.4 model.quantile_head=true loss.quantile_weight=1.5 model.spectral_head=true loss.band_power_weight=0.3 model.observation_head=true loss.observation_weight=1.0 model.latent_dim=256"
-  # 256 with the observation head weighted 2 (experiments/physionet2019: the best validation probe on real stays)
+  # 256 with the observation head weighted 2: the default since 2026-12-05 (experiments/physionet2019: the best validation probe on real stays)
   [observation_head_256_obs2]="$base model.posterior_bn=0.6 loss.branch_weight=0.4 model.quantile_head=true loss.quantile_weight=1.5 model.spectral_head=true loss.band_power_weight=0.3 model.observation_head=true loss.observation_weight=2.0 model.latent_dim=256"
   [recovery_sweep_best_nobn]="$base loss.branch_weight=0.4 loss.beta=0.1 loss.free_bits=2.7 model.quantile_head=true loss.quantile_weight=1.5"
-  [default]="model=multiscale"   # whatever the defaults are now: observation_head since 2026-12-04
+  [default]="model=multiscale"   # whatever the defaults are now: observation_head_256_obs2 since 2026-12-05
 )
 order=(plan multiscale latent_groups std_pooling spectral spectral_0.1 spectral_head spectral_head_std spectral_head_0.3
        no_branch_loss groups_no_branch_loss groups_no_branch_head groups_no_branch_head1

@@ -294,7 +294,7 @@ def test_models_take_their_config_and_the_registry_builds_each_by_name():
     assert LSTMVAE(3, 16, 5, 48, 1).config == LSTMConfig(latent_dim=5, hidden_dim=16, n_layers=1)
     for name, (config_cls, model_cls) in MODELS.items():
         assert type(build_model(name, 3, 48, latent_dim=4)) is model_cls
-        assert config_cls().latent_dim == (64 if name == "multiscale" else 32)  # vaelab's model; the plan's and the LSTM keep the plan's 32
+        assert config_cls().latent_dim == (256 if name == "multiscale" else 32)  # the plan's models keep the plan's 32
     with pytest.raises(VaelabError, match="model 'lstm' has no option 'base_channels'"):
         build_model("lstm", 3, 48, base_channels=8)
     with pytest.raises(VaelabError, match="model_type 'gru' is unknown"):

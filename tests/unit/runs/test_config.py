@@ -10,7 +10,7 @@ from vaelab.runs.config import validate
 def test_defaults_are_the_users_plan(compose_config):
     e = validate(compose_config())
     assert isinstance(e.model, MultiscaleModelConfig) and isinstance(e.data, SyntheticDataConfig)
-    assert (e.model.latent_dim, e.model.base_channels) == (64, 64)  # the plan's latent 32 doubled (experiments/physionet2019)
+    assert (e.model.latent_dim, e.model.base_channels) == (256, 64)  # the real-data probe table's choice (experiments/physionet2019)
     assert (e.loss.beta, e.loss.free_bits, e.loss.free_bits_mode) == (0.5, 2.0, "batch")
     assert (e.schedule.kind, e.schedule.warmup_epochs, e.schedule.cycle_epochs) == ("cyclical", 30, 40)
     assert (e.trainer.epochs, e.trainer.batch_size, e.trainer.patience, e.trainer.lr) == (150, 64, 30, 1e-3)

@@ -47,6 +47,7 @@ declare -A arms=(
   [observation_head_256]="$base model.posterior_bn=0.6 loss.branch_weight=0.4 model.quantile_head=true loss.quantile_weight=1.5 model.spectral_head=true loss.band_power_weight=0.3 model.observation_head=true loss.observation_weight=1.0 model.latent_dim=256"
   # 256 with the observation head weighted 2: the default since 2026-12-05 (experiments/physionet2019: the best validation probe on real stays)
   [observation_head_256_obs2]="$base model.posterior_bn=0.6 loss.branch_weight=0.4 model.quantile_head=true loss.quantile_weight=1.5 model.spectral_head=true loss.band_power_weight=0.3 model.observation_head=true loss.observation_weight=2.0 model.latent_dim=256"
+  # and with std pooling (experiments/physionet2019: 4 of 5 probe labels on real stays; round 7 here)
   [observation_head_256_obs2_std]="$base model.posterior_bn=0.6 loss.branch_weight=0.4 model.quantile_head=true loss.quantile_weight=1.5 model.spectral_head=true loss.band_power_weight=0.3 model.observation_head=true loss.observation_weight=2.0 model.latent_dim=256 model.pooling=moments_std"
   [recovery_sweep_best_nobn]="$base loss.branch_weight=0.4 loss.beta=0.1 loss.free_bits=2.7 model.quantile_head=true loss.quantile_weight=1.5"
   [default]="model=multiscale"   # whatever the defaults are now: observation_head_256_obs2 since 2026-12-05
